@@ -1,0 +1,158 @@
+#include "common/bytes.hpp"
+
+#include <openssl/crypto.h>
+
+#include <array>
+
+namespace enclave {
+
+namespace {
+constexpr char kHexDigits[] = "0123456789abcdef";
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+constexpr std::array<std::int8_t, 256> make_b64_table() {
+  std::array<std::int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(kB64[i])] = static_cast<std::int8_t>(i);
+  return t;
+}
+constexpr auto kB64Table = make_b64_table();
+}  // namespace
+
+
+std::string hex_encode(ByteSpan data) {
+  std::string out;
+  out.reserve(data.size() * 2);
+  for (auto b : data) {
+    out.push_back(kHexDigits[b >> 4]);
+    out.push_back(kHexDigits[b & 0xf]);
+  }
+  return out;
+}
+
+std::optional<Bytes> hex_decode(std::string_view hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  Bytes out(hex.size() / 2);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    int hi = hex_value(hex[2 * i]);
+    int lo = hex_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  return out;
+}
+
+std::string base64_encode(ByteSpan data) {
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= data.size(); i += 3) {
+    std::uint32_t n = data[i] << 16 | data[i + 1] << 8 | data[i + 2];
+    out.push_back(kB64[n >> 18 & 63]);
+    out.push_back(kB64[n >> 12 & 63]);
+    out.push_back(kB64[n >> 6 & 63]);
+    out.push_back(kB64[n & 63]);
+  }
+  std::size_t rest = data.size() - i;
+  if (rest == 1) {
+    std::uint32_t n = data[i] << 16;
+    out.push_back(kB64[n >> 18 & 63]);
+    out.push_back(kB64[n >> 12 & 63]);
+    out += "==";
+  } else if (rest == 2) {
+    std::uint32_t n = data[i] << 16 | data[i + 1] << 8;
+    out.push_back(kB64[n >> 18 & 63]);
+    out.push_back(kB64[n >> 12 & 63]);
+    out.push_back(kB64[n >> 6 & 63]);
+    out.push_back('=');
+  }
+  return out;
+}
+
+std::optional<Bytes> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  Bytes out;
+  out.reserve(text.size() / 4 * 3);
+  for (std::size_t i = 0; i < text.size(); i += 4) {
+    bool last = i + 4 == text.size();
+    int v[4];
+    int pad = 0;
+    for (int j = 0; j < 4; ++j) {
+      char c = text[i + j];
+      if (c == '=' && last && j >= 2) {
+        v[j] = 0;
+        ++pad;
+        continue;
+      }
+      if (pad > 0) return std::nullopt;  // data after padding
+      v[j] = kB64Table[static_cast<unsigned char>(c)];
+      if (v[j] < 0) return std::nullopt;
+    }
+    std::uint32_t n = v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3];
+    out.push_back(static_cast<std::uint8_t>(n >> 16));
+    if (pad < 2) out.push_back(static_cast<std::uint8_t>(n >> 8));
+    if (pad < 1) out.push_back(static_cast<std::uint8_t>(n));
+    // Canonical form: the bits dropped by padding must be zero.
+    if ((pad == 1 && (v[2] & 3)) || (pad == 2 && (v[1] & 15))) return std::nullopt;
+  }
+  return out;
+}
+
+bool constant_time_equal(ByteSpan a, ByteSpan b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+void secure_wipe(void* data, std::size_t size) { OPENSSL_cleanse(data, size); }
+
+std::optional<std::uint8_t> ReadCursor::u8() {
+  if (remaining() < 1) return std::nullopt;
+  return data_[pos_++];
+}
+std::optional<std::uint16_t> ReadCursor::u16be() {
+  if (remaining() < 2) return std::nullopt;
+  std::uint16_t v = static_cast<std::uint16_t>(data_[pos_] << 8 | data_[pos_ + 1]);
+  pos_ += 2;
+  return v;
+}
+std::optional<std::uint32_t> ReadCursor::u32be() {
+  if (remaining() < 4) return std::nullopt;
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = v << 8 | data_[pos_ + i];
+  pos_ += 4;
+  return v;
+}
+std::optional<std::uint64_t> ReadCursor::u64be() {
+  if (remaining() < 8) return std::nullopt;
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = v << 8 | data_[pos_ + i];
+  pos_ += 8;
+  return v;
+}
+std::optional<ByteSpan> ReadCursor::take(std::size_t n) {
+  if (remaining() < n) return std::nullopt;
+  auto s = data_.subspan(pos_, n);
+  pos_ += n;
+  return s;
+}
+
+void WriteCursor::u16be(std::uint16_t v) {
+  out_.push_back(static_cast<std::uint8_t>(v >> 8));
+  out_.push_back(static_cast<std::uint8_t>(v));
+}
+void WriteCursor::u32be(std::uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) out_.push_back(static_cast<std::uint8_t>(v >> s));
+}
+void WriteCursor::u64be(std::uint64_t v) {
+  for (int s = 56; s >= 0; s -= 8) out_.push_back(static_cast<std::uint8_t>(v >> s));
+}
+
+
+}  // namespace enclave
