@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cassert>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -97,6 +99,9 @@ enum class Errc {
 };
 
 const char* errc_name(Errc c);
+// Stable snake_case identifiers for the wire protocol ("no_space"); errc_from_id inverts it.
+const char* errc_id(Errc c);
+std::optional<Errc> errc_from_id(std::string_view id);
 
 struct Error {
   Errc code = Errc::kInternal;
