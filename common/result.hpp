@@ -117,6 +117,12 @@ inline Unexpected<Error> fail(Errc code, std::string message) {
 
 template <class T>
 using Expected = Result<T, Error>;
+
+// Passes on the error of a failed Result: `if (!rows) return error_of(rows);`.
+template <class R>
+auto error_of(const R& failed) {
+  return Unexpected<std::decay_t<decltype(failed.error())>>{failed.error()};
+}
 using Status = Result<void, Error>;
 
 }  // namespace enclave

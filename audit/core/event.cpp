@@ -1,8 +1,11 @@
 #include "audit/core/event.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdio>
 #include <ctime>
+#include <vector>
 
 namespace enclave::audit {
 
@@ -12,16 +15,8 @@ constexpr std::uint8_t kLeafVersion = 1;
 
 // Field order of the leaf encoding after time_us; the names are also the JSON keys.
 constexpr std::array<std::string_view, 10> kFieldNames = {
-    "source", "actor_kind", "actor", "site",   "device",
-    "session", "type",      "outcome", "object", "details"};
-
-std::string_view actor_kind_text(ActorKind k) { return actor_kind_name(k); }
-
-std::optional<ActorKind> parse_actor_kind(std::string_view s) {
-  if (s == "user") return ActorKind::kUser;
-  if (s == "service") return ActorKind::kService;
-  return std::nullopt;
-}
+    "source",  "actor_kind", "actor",   "site",   "device",
+    "session", "type",       "outcome", "object", "details"};
 
 Unexpected<EventError> event_error(EventError::Kind kind, std::string_view field,
                                    std::string message) {
@@ -41,7 +36,11 @@ bool is_valid_utf8(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    std::size_t n = c < 0x80           ? 1
+                    : (c >> 5) == 0x6  ? 2
+                    : (c >> 4) == 0xe  ? 3
+                    : (c >> 3) == 0x1e ? 4
+                                       : 0;
     if (n == 0 || i + n > s.size()) return false;
     std::uint32_t cp = n == 1 ? c : c & (0x7f >> n);
     for (std::size_t k = 1; k < n; ++k) {
@@ -66,14 +65,31 @@ bool is_valid_type(std::string_view t) {
   return true;
 }
 
-std::array<const std::string*, 10> field_values(const Event& e, const std::string& kind) {
-  return {&e.source, &kind,     &e.actor, &e.site,    &e.device,
-          &e.session, &e.type, &e.outcome, &e.object, &e.details};
+// Nesting depth of a JSON value, without recursion (the value may come from a client).
+std::size_t json_depth(const nlohmann::json& root) {
+  std::size_t deepest = 0;
+  std::vector<std::pair<const nlohmann::json*, std::size_t>> stack = {{&root, 1}};
+  while (!stack.empty()) {
+    auto [node, depth] = stack.back();
+    stack.pop_back();
+    deepest = std::max(deepest, depth);
+    if (node->is_structured()) {
+      for (const auto& child : *node) stack.emplace_back(&child, depth + 1);
+    }
+  }
+  return deepest;
+}
+
+std::array<const std::string*, 10> field_values(const Event& e) {
+  return {&e.source,  &e.actor_kind, &e.actor,   &e.site,   &e.device,
+          &e.session, &e.type,       &e.outcome, &e.object, &e.details};
 }
 
 }  // namespace
 
-const char* actor_kind_name(ActorKind k) { return k == ActorKind::kUser ? "user" : "service"; }
+bool is_known_actor_kind(std::string_view kind) {
+  return kind == "user" || kind == "service";
+}
 
 bool is_known_outcome(std::string_view o) {
   return o == "success" || o == "failure" || o == "refused" || o == "error" || o == "info";
@@ -84,11 +100,10 @@ std::string EventError::describe() const {
 }
 
 void encode_leaf_into(const Event& e, Bytes& out) {
-  const std::string kind(actor_kind_text(e.actor_kind));
   WriteCursor w(out);
   w.u8(kLeafVersion);
   w.u64be(static_cast<std::uint64_t>(e.time_us));
-  for (const std::string* value : field_values(e, kind)) {
+  for (const std::string* value : field_values(e)) {
     w.u32be(static_cast<std::uint32_t>(value->size()));
     w.put(as_bytes(*value));
   }
@@ -110,15 +125,16 @@ Result<Event, EventError> decode_leaf(ByteSpan leaf) {
   auto version = r.u8();
   if (!version) return event_error(K::kTruncated, "version", "empty leaf");
   if (*version != kLeafVersion) {
-    return event_error(K::kBadVersion, "version", "unknown leaf version " + std::to_string(*version));
+    return event_error(K::kBadVersion, "version",
+                       "unknown leaf version " + std::to_string(*version));
   }
   auto time = r.u64be();
   if (!time) return event_error(K::kTruncated, "time_us", "needs 8 bytes");
   Event e;
   e.time_us = static_cast<std::int64_t>(*time);
-  std::string kind;
-  std::array<std::string*, 10> targets = {&e.source, &kind,     &e.actor, &e.site,    &e.device,
-                                          &e.session, &e.type, &e.outcome, &e.object, &e.details};
+  std::array<std::string*, 10> targets = {&e.source, &e.actor_kind, &e.actor, &e.site,
+                                          &e.device, &e.session,    &e.type,  &e.outcome,
+                                          &e.object, &e.details};
   for (std::size_t i = 0; i < targets.size(); ++i) {
     auto len = r.u32be();
     if (!len) return event_error(K::kTruncated, kFieldNames[i], "length needs 4 bytes");
@@ -136,11 +152,12 @@ Result<Event, EventError> decode_leaf(ByteSpan leaf) {
     targets[i]->assign(as_chars(*bytes));
   }
   if (!r.empty()) {
-    return event_error(K::kTrailingBytes, "", std::to_string(r.remaining()) + " bytes after details");
+    return event_error(K::kTrailingBytes, "",
+                       std::to_string(r.remaining()) + " bytes after details");
   }
-  auto parsed_kind = parse_actor_kind(kind);
-  if (!parsed_kind) return event_error(K::kBadField, "actor_kind", "must be user or service");
-  e.actor_kind = *parsed_kind;
+  if (!is_known_actor_kind(e.actor_kind)) {
+    return event_error(K::kBadField, "actor_kind", "must be user or service");
+  }
   return e;
 }
 
@@ -148,15 +165,15 @@ Result<Event, EventError> event_from_json(const nlohmann::json& params) {
   using K = EventError::Kind;
   if (!params.is_object()) return event_error(K::kBadField, "", "event must be a JSON object");
   Event e;
-  std::string kind = "user";
-  std::array<std::pair<std::string_view, std::string*>, 8> short_fields = {{{"actor_kind", &kind},
-                                                                            {"actor", &e.actor},
-                                                                            {"site", &e.site},
-                                                                            {"device", &e.device},
-                                                                            {"session", &e.session},
-                                                                            {"type", &e.type},
-                                                                            {"outcome", &e.outcome},
-                                                                            {"object", &e.object}}};
+  std::array<std::pair<std::string_view, std::string*>, 8> short_fields = {
+      {{"actor_kind", &e.actor_kind},
+       {"actor", &e.actor},
+       {"site", &e.site},
+       {"device", &e.device},
+       {"session", &e.session},
+       {"type", &e.type},
+       {"outcome", &e.outcome},
+       {"object", &e.object}}};
   for (const auto& [key, value] : params.items()) {
     bool known = key == "details";
     for (auto& [name, target] : short_fields) {
@@ -165,9 +182,9 @@ Result<Event, EventError> event_from_json(const nlohmann::json& params) {
       if (!value.is_string()) return event_error(K::kBadField, name, "must be a string");
       const auto& s = value.get_ref<const std::string&>();
       if (s.size() > kMaxShortField) {
-        return event_error(K::kTooLong, name,
-                           std::to_string(s.size()) + " bytes, limit " +
-                               std::to_string(kMaxShortField));
+        return event_error(
+            K::kTooLong, name,
+            std::to_string(s.size()) + " bytes, limit " + std::to_string(kMaxShortField));
       }
       if (!is_valid_utf8(s) || !is_clean_text(s)) {
         return event_error(K::kBadField, name, "must be UTF-8 without control characters");
@@ -184,33 +201,32 @@ Result<Event, EventError> event_from_json(const nlohmann::json& params) {
   if (!is_known_outcome(e.outcome)) {
     return event_error(K::kBadField, "outcome", "must be success, failure, refused, error or info");
   }
-  auto parsed_kind = parse_actor_kind(kind);
-  if (!parsed_kind) return event_error(K::kBadField, "actor_kind", "must be user or service");
-  e.actor_kind = *parsed_kind;
+  if (!is_known_actor_kind(e.actor_kind)) {
+    return event_error(K::kBadField, "actor_kind", "must be user or service");
+  }
   if (auto it = params.find("details"); it != params.end()) {
     if (!it->is_object()) return event_error(K::kBadField, "details", "must be a JSON object");
+    if (json_depth(*it) > kMaxDetailsDepth) {
+      return event_error(K::kTooLong, "details",
+                         "nested deeper than " + std::to_string(kMaxDetailsDepth) + " levels");
+    }
     // nlohmann::json keeps object keys sorted, so dump() is canonical for a given value.
     e.details = it->dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
     if (e.details.size() > kMaxDetails) {
-      return event_error(K::kTooLong, "details",
-                         std::to_string(e.details.size()) + " bytes, limit " +
-                             std::to_string(kMaxDetails));
+      return event_error(
+          K::kTooLong, "details",
+          std::to_string(e.details.size()) + " bytes, limit " + std::to_string(kMaxDetails));
     }
   }
   return e;
 }
 
 nlohmann::json event_to_json(const Event& e, std::uint64_t index) {
-  nlohmann::json j = {{"index", index},
-                      {"time", format_time_us(e.time_us)},
-                      {"source", e.source},
-                      {"actor_kind", actor_kind_name(e.actor_kind)},
-                      {"actor", e.actor},
-                      {"site", e.site},
-                      {"device", e.device},
-                      {"session", e.session},
-                      {"type", e.type},
-                      {"outcome", e.outcome},
+  nlohmann::json j = {{"index", index},     {"time", format_time_us(e.time_us)},
+                      {"source", e.source}, {"actor_kind", e.actor_kind},
+                      {"actor", e.actor},   {"site", e.site},
+                      {"device", e.device}, {"session", e.session},
+                      {"type", e.type},     {"outcome", e.outcome},
                       {"object", e.object}};
   auto details = nlohmann::json::parse(e.details, nullptr, false);
   j["details"] = details.is_discarded() ? nlohmann::json(e.details) : details;

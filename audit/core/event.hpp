@@ -4,10 +4,9 @@
 //   u8  version = 1
 //   i64 time_us          microseconds since the Unix epoch, stamped by enclave-auditd
 //   then ten fields, each u32 length + UTF-8 bytes, in this order:
-//   source               the appending service, from its socket peer credentials (not the client's word)
-//   actor_kind           "user" or "service"
-//   actor, site, device, session, type, outcome, object
-//   details              canonical JSON object text (keys sorted, no whitespace)
+//   source               the appending service, from its socket peer credentials (not the client's
+//   word) actor_kind           "user" or "service" actor, site, device, session, type, outcome,
+//   object details              canonical JSON object text (keys sorted, no whitespace)
 // The leaf index is not part of the leaf (as in RFC 9162): a row moved to another position
 // keeps its hash, which is how the verifier tells "reordered" from "modified".
 #pragma once
@@ -23,12 +22,10 @@
 
 namespace enclave::audit {
 
-enum class ActorKind { kUser, kService };
-
 struct Event {
   std::int64_t time_us = 0;
   std::string source;
-  ActorKind actor_kind = ActorKind::kUser;
+  std::string actor_kind = "user";  // "user" or "service"
   std::string actor;
   std::string site;
   std::string device;
@@ -45,6 +42,7 @@ struct Event {
 // decoder makes).
 inline constexpr std::size_t kMaxShortField = 256;
 inline constexpr std::size_t kMaxDetails = 64 * 1024;
+inline constexpr std::size_t kMaxDetailsDepth = 16;
 inline constexpr std::size_t kMaxLeafSize = 1 + 8 + 10 * 4 + 9 * kMaxShortField + kMaxDetails;
 
 struct EventError {
@@ -56,8 +54,7 @@ struct EventError {
   std::string describe() const;
 };
 
-const char* actor_kind_name(ActorKind k);
-
+bool is_known_actor_kind(std::string_view kind);
 // The outcomes an event may carry; anything else is refused at append.
 bool is_known_outcome(std::string_view outcome);
 

@@ -1,0 +1,117 @@
+#include "audit/core/offbox.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "audit/core/event.hpp"
+
+namespace enclave::audit::offbox {
+
+namespace {
+
+Unexpected<ParseError> line_error(std::size_t line, std::string message) {
+  return {ParseError{line, std::move(message)}};
+}
+
+Result<void, ParseError> parse_leaves(const nlohmann::json& j, std::size_t line, Copy& copy) {
+  auto first = j.find("first");
+  auto hashes = j.find("hashes");
+  if (first == j.end() || !first->is_number_unsigned()) {
+    return line_error(line, "leaves record needs \"first\" (an unsigned integer)");
+  }
+  if (hashes == j.end() || !hashes->is_array()) {
+    return line_error(line, "leaves record needs \"hashes\" (an array)");
+  }
+  if (j.size() != 3) return line_error(line, "leaves record has unknown keys");
+  auto expected_first = static_cast<std::uint64_t>(copy.leaf_hashes.size());
+  if (first->get<std::uint64_t>() != expected_first) {
+    return line_error(line, "leaves record starts at entry " +
+                                std::to_string(first->get<std::uint64_t>()) + ", expected " +
+                                std::to_string(expected_first) + " (records must be contiguous)");
+  }
+  if (hashes->size() > kMaxHashesPerRecord) {
+    return line_error(
+        line, "leaves record holds more than " + std::to_string(kMaxHashesPerRecord) + " hashes");
+  }
+  for (std::size_t i = 0; i < hashes->size(); ++i) {
+    const auto& h = (*hashes)[i];
+    std::optional<Bytes> bytes;
+    if (h.is_string()) bytes = base64_decode(h.get_ref<const std::string&>());
+    auto hash = bytes ? merkle::hash_from_bytes(*bytes) : std::nullopt;
+    if (!hash) {
+      return line_error(line, "hash " + std::to_string(i) + " is not a base64 SHA-256 hash");
+    }
+    copy.leaf_hashes.push_back(*hash);
+  }
+  return {};
+}
+
+Result<void, ParseError> parse_checkpoint(const nlohmann::json& j, std::size_t line, Copy& copy) {
+  auto time = j.find("time");
+  auto note = j.find("note");
+  if (time == j.end() || !time->is_string()) {
+    return line_error(line, "checkpoint record needs \"time\" (RFC 3339 text)");
+  }
+  if (note == j.end() || !note->is_string()) {
+    return line_error(line, "checkpoint record needs \"note\" (text)");
+  }
+  if (j.size() != 3) return line_error(line, "checkpoint record has unknown keys");
+  auto time_us = parse_time_us(time->get_ref<const std::string&>());
+  if (!time_us) return line_error(line, "checkpoint record has an unreadable time");
+  copy.checkpoints.push_back({line, *time_us, note->get<std::string>()});
+  return {};
+}
+
+}  // namespace
+
+std::string ParseError::describe() const {
+  return "line " + std::to_string(line) + ": " + message;
+}
+
+Result<Copy, ParseError> parse(ByteSpan text) {
+  Copy copy;
+  std::string_view rest = as_chars(text);
+  std::size_t line = 0;
+  while (!rest.empty()) {
+    ++line;
+    auto end = rest.find('\n');
+    if (end == std::string_view::npos) {
+      // Written without its newline: the writer died mid-line. Everything before it stands.
+      copy.torn_tail = true;
+      break;
+    }
+    auto current = rest.substr(0, end);
+    rest.remove_prefix(end + 1);
+    if (current.size() > kMaxLineSize) return line_error(line, "line longer than 1 MiB");
+    auto j = nlohmann::json::parse(current, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return line_error(line, "not a JSON object");
+    auto type = j.find("type");
+    if (type == j.end() || !type->is_string()) return line_error(line, "record without a type");
+    const auto& kind = type->get_ref<const std::string&>();
+    Result<void, ParseError> parsed = kind == "leaves" ? parse_leaves(j, line, copy)
+                                      : kind == "checkpoint"
+                                          ? parse_checkpoint(j, line, copy)
+                                          : line_error(line, "unknown record type");
+    if (!parsed) return Unexpected<ParseError>{parsed.error()};
+  }
+  return copy;
+}
+
+std::string format_leaves(std::uint64_t first, std::span<const merkle::Hash> hashes) {
+  std::string out = R"({"type":"leaves","first":)" + std::to_string(first) + R"(,"hashes":[)";
+  out.reserve(out.size() + hashes.size() * 47 + 3);
+  for (std::size_t i = 0; i < hashes.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    out += base64_encode(hashes[i]);
+    out += '"';
+  }
+  out += "]}\n";
+  return out;
+}
+
+std::string format_checkpoint(std::int64_t time_us, std::string_view note) {
+  nlohmann::json j = {{"type", "checkpoint"}, {"time", format_time_us(time_us)}, {"note", note}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace enclave::audit::offbox

@@ -1,0 +1,779 @@
+#include "audit/service/daemon.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <condition_variable>
+#include <deque>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "audit/core/archive.hpp"
+#include "audit/core/event.hpp"
+#include "audit/core/note.hpp"
+#include "audit/service/log_store.hpp"
+#include "audit/service/sinks.hpp"
+
+namespace enclave::audit {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::filesystem::path under(const std::filesystem::path& state_dir, const std::string& p) {
+  std::filesystem::path path(p);
+  return path.is_absolute() ? path : state_dir / path;
+}
+
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// Writes a file whole or not at all: temp file, fsync, rename, fsync of the directory.
+Status write_file_atomically(const std::filesystem::path& path, std::string_view content,
+                             mode_t mode) {
+  auto tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return fail(Errc::kIo, tmp.string() + ": " + std::strerror(errno));
+  std::string_view rest = content;
+  while (!rest.empty()) {
+    ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Errc code = errno == ENOSPC ? Errc::kNoSpace : Errc::kIo;
+      std::string why = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return fail(code, tmp.string() + ": " + why);
+    }
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    return fail(Errc::kIo, tmp.string() + ": " + std::strerror(errno));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return fail(Errc::kIo, path.string() + ": " + std::strerror(errno));
+  }
+  int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    (void)::fsync(dir);
+    ::close(dir);
+  }
+  return {};
+}
+
+std::string sha256_hex(std::string_view data) {
+  merkle::Hash digest;
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
+  return merkle::hash_hex(digest);
+}
+
+// A request the writer thread must carry out (it alone touches the database).
+struct Control {
+  enum class Kind { kCheckpoint, kArchive } kind;
+  std::int64_t before_us = 0;  // kArchive
+  ipc::Responder respond;
+};
+
+struct PendingAppend {
+  Event event;
+  ipc::Responder respond;  // empty for the daemon's own events
+  std::uint64_t id = 0;
+};
+
+struct Counters {
+  std::atomic<std::uint64_t> appended{0};
+  std::atomic<std::uint64_t> append_failures{0};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> batches{0};
+  std::atomic<std::uint64_t> checkpoints{0};
+  std::atomic<std::uint64_t> queue_full{0};
+};
+
+}  // namespace
+
+Expected<DaemonConfig> load_daemon_config(const policy::Document& policy,
+                                          const std::filesystem::path& state_dir) {
+  auto audit = policy.root().table("audit");
+  if (!audit) return error_of(audit);
+  if (!*audit) return fail(Errc::kInvalidArgument, policy.source() + ": missing [audit] table");
+  const policy::Table& t = **audit;
+  ENCLAVE_TRY(t.reject_unknown({"origin", "database", "socket", "signing_key", "verifier_key",
+                                "archive_dir", "checkpoint", "commit", "offbox", "access"}));
+  DaemonConfig c;
+  auto text = [&](const policy::Table& table, std::string_view key, std::string fallback,
+                  std::string& out) -> Status {
+    auto v = table.string_or(key, std::move(fallback));
+    if (!v) return error_of(v);
+    if (v->empty()) return Unexpected<Error>{table.error_at(key, "must not be empty")};
+    out = std::move(v).value();
+    return {};
+  };
+  std::string database, socket, signing_key, verifier_key, archive_dir;
+  ENCLAVE_TRY(text(t, "origin", "enclave.local/audit", c.origin));
+  if (c.origin.find_first_of(" +\n") != std::string::npos) {
+    return Unexpected<Error>{t.error_at("origin", "must not contain spaces, '+' or newlines")};
+  }
+  ENCLAVE_TRY(text(t, "database", "audit/audit.db", database));
+  ENCLAVE_TRY(text(t, "socket", "run/auditd.sock", socket));
+  ENCLAVE_TRY(text(t, "signing_key", "keys/audit-signing.key", signing_key));
+  ENCLAVE_TRY(text(t, "verifier_key", "keys/audit-signing.pub", verifier_key));
+  ENCLAVE_TRY(text(t, "archive_dir", "audit/archive", archive_dir));
+  c.database = under(state_dir, database);
+  c.socket = under(state_dir, socket);
+  c.signing_key = under(state_dir, signing_key);
+  c.verifier_key = under(state_dir, verifier_key);
+  c.archive_dir = under(state_dir, archive_dir);
+
+  auto checkpoint = t.table("checkpoint");
+  if (!checkpoint) return error_of(checkpoint);
+  if (*checkpoint) {
+    const auto& cp = **checkpoint;
+    ENCLAVE_TRY(cp.reject_unknown({"every_entries", "every_seconds"}));
+    auto entries = cp.integer_or("every_entries", 1000, 1, 10'000'000);
+    if (!entries) return error_of(entries);
+    auto seconds = cp.number_or("every_seconds", 5, 0.05, 86400);
+    if (!seconds) return error_of(seconds);
+    c.checkpoint_every_entries = static_cast<std::uint64_t>(*entries);
+    c.checkpoint_every = std::chrono::milliseconds(static_cast<std::int64_t>(*seconds * 1000));
+  }
+  auto commit = t.table("commit");
+  if (!commit) return error_of(commit);
+  if (*commit) {
+    const auto& cm = **commit;
+    ENCLAVE_TRY(cm.reject_unknown({"max_batch", "max_queue"}));
+    auto batch = cm.integer_or("max_batch", 4096, 1, 1'000'000);
+    if (!batch) return error_of(batch);
+    auto queue = cm.integer_or("max_queue", 65536, 1, 10'000'000);
+    if (!queue) return error_of(queue);
+    c.max_batch = static_cast<std::size_t>(*batch);
+    c.max_queue = static_cast<std::size_t>(*queue);
+  }
+  auto offbox = t.table("offbox");
+  if (!offbox) return error_of(offbox);
+  if (*offbox) {
+    const auto& ob = **offbox;
+    ENCLAVE_TRY(ob.reject_unknown({"files", "syslog"}));
+    auto files = ob.strings_or("files", {});
+    if (!files) return error_of(files);
+    for (const auto& f : *files) c.offbox_files.push_back(under(state_dir, f));
+    auto syslog = ob.strings_or("syslog", {});
+    if (!syslog) return error_of(syslog);
+    c.offbox_syslog = std::move(syslog).value();
+  }
+  auto access = t.table("access");
+  if (!access) return error_of(access);
+  if (*access) {
+    const auto& ac = **access;
+    ENCLAVE_TRY(ac.reject_unknown({"writers", "admins"}));
+    auto writers = ac.strings_or("writers", {});
+    if (!writers) return error_of(writers);
+    auto admins = ac.strings_or("admins", {});
+    if (!admins) return error_of(admins);
+    c.writers = std::move(writers).value();
+    c.admins = std::move(admins).value();
+  }
+  return c;
+}
+
+Status generate_signing_key(const DaemonConfig& config) {
+  if (std::filesystem::exists(config.signing_key)) {
+    return fail(Errc::kAlreadyExists, "audit signing key " + config.signing_key.string() +
+                                          " already exists; not replacing it");
+  }
+  auto signer = note::Signer::generate(config.origin);
+  if (!signer) return error_of(signer);
+  std::error_code ec;
+  std::filesystem::create_directories(config.signing_key.parent_path(), ec);
+  ENCLAVE_TRY(signer->save_pem(config.signing_key));
+  return write_file_atomically(config.verifier_key, signer->verifier_key() + "\n", 0644);
+}
+
+struct Daemon::Impl : ipc::Handler {
+  DaemonConfig config;
+  LogStore store;
+  note::Signer signer;
+  note::Verifier verifier;
+  uid_t own_uid = ::getuid();
+
+  // Writer-thread state (no lock: only the writer touches it after open()).
+  merkle::CompactRange range;
+  std::uint64_t sealed = 0;
+  Clock::time_point last_seal = Clock::now();
+  std::vector<OffboxFile> offbox_files;
+  std::vector<SyslogSink> syslog_sinks;
+  std::uint64_t unsent_first = 0;  // unsent_hashes[i] is the leaf hash of entry unsent_first+i
+  std::vector<merkle::Hash> unsent_hashes;
+
+  // Shared between the socket thread and the writer.
+  std::mutex mu;
+  std::condition_variable wake;
+  std::deque<PendingAppend> queue;
+  std::vector<Control> controls;
+  bool stopping = false;
+  std::atomic<std::uint64_t> size_seen{0}, sealed_seen{0};
+  std::atomic<std::int64_t> last_seal_time_us{0};
+  std::vector<std::string> sink_errors;  // guarded by mu
+  Counters counters;
+
+  boost::asio::io_context io;
+  std::unique_ptr<ipc::Server> server;
+
+  Impl(DaemonConfig c, LogStore s, note::Signer k)
+      : config(std::move(c)),
+        store(std::move(s)),
+        signer(std::move(k)),
+        verifier(signer.verifier()) {}
+
+  // ---- start-up ----------------------------------------------------------------------------
+
+  Status check_key() {
+    auto recorded = store.meta("verifier_key");
+    if (!recorded) return error_of(recorded);
+    if (!*recorded) return store.set_meta("verifier_key", signer.verifier_key());
+    if (**recorded != signer.verifier_key()) {
+      return fail(Errc::kConflict, "signing key " + config.signing_key.string() + " (" +
+                                       signer.verifier_key() +
+                                       ") is not the key this log was "
+                                       "started with (" +
+                                       **recorded + ")");
+    }
+    return {};
+  }
+
+  // Rebuilds the tree from the stored leaf hashes and refuses a log that no longer reproduces
+  // its own latest checkpoint: sealing on top of a changed history would launder the change.
+  // Also loads the leaf hashes the off-box files have not received yet.
+  Status rebuild() {
+    const std::string db = config.database.string();
+    auto archives = store.archives();
+    if (!archives) return error_of(archives);
+    range = archived_prefix(*archives).value_or(merkle::CompactRange{});
+    const std::uint64_t live_start = range.size();
+    auto end = store.end_index();
+    if (!end) return error_of(end);
+    auto latest = store.latest_checkpoint();
+    if (!latest) return error_of(latest);
+    std::optional<note::Checkpoint> seal;
+    if (*latest) {
+      auto opened = note::open_checkpoint(as_bytes((*latest)->note), verifier, config.origin);
+      if (!opened) {
+        return fail(Errc::kCorrupt, db + ": its latest checkpoint (size " +
+                                        std::to_string((*latest)->size) +
+                                        ") does not verify: " + opened.error().describe());
+      }
+      seal = *opened;
+      last_seal_time_us = (*latest)->time_us;
+    }
+    unsent_first = *end;
+    for (const auto& f : offbox_files) {
+      if (f.position() < live_start) {
+        return fail(Errc::kConflict,
+                    "off-box file " + f.path().string() + " holds " + std::to_string(f.position()) +
+                        " leaves but entries "
+                        "before " +
+                        std::to_string(live_start) + " are archived; restore the full copy");
+      }
+      if (f.position() > *end) {
+        return fail(Errc::kCorrupt, "off-box file " + f.path().string() + " holds " +
+                                        std::to_string(f.position()) + " leaves but " + db +
+                                        " only " + std::to_string(*end) +
+                                        ": the database lost sealed entries");
+      }
+      unsent_first = std::min(unsent_first, f.position());
+    }
+    bool seal_checked = false;
+    auto check_seal = [&]() -> Status {
+      if (!seal || seal_checked || range.size() != seal->size) return {};
+      seal_checked = true;
+      if (range.root() == seal->root) return {};
+      return fail(Errc::kCorrupt, db +
+                                      ": its entries no longer reproduce its latest checkpoint "
+                                      "(size " +
+                                      std::to_string(seal->size) +
+                                      "); run `enclave-audit verify` to see which changed");
+    };
+    ENCLAVE_TRY(check_seal());
+    Status problem;
+    ENCLAVE_TRY(store.scan_hashes(live_start, [&](std::uint64_t idx, const merkle::Hash& h) {
+      if (!problem) return;
+      if (idx != range.size()) {
+        problem = fail(Errc::kCorrupt, db + ": entry " + std::to_string(range.size()) +
+                                           " is missing; run `enclave-audit verify`");
+        return;
+      }
+      if (idx >= unsent_first) unsent_hashes.push_back(h);
+      range.append(h);
+      problem = check_seal();
+    }));
+    ENCLAVE_TRY(problem);
+    if (seal && !seal_checked) {
+      return fail(Errc::kCorrupt, db + ": the log holds " + std::to_string(range.size()) +
+                                      " entries but its latest checkpoint seals " +
+                                      std::to_string(seal->size) + "; run `enclave-audit verify`");
+    }
+    sealed = seal ? seal->size : live_start;
+    // The unsealed tail is what the next checkpoint will sign: its rows must still hold what
+    // was appended.
+    ENCLAVE_TRY(store.scan(sealed, [&](const StoredEvent& row) {
+      if (merkle::leaf_hash(encode_leaf(row.event)) == row.stored_hash) return true;
+      problem = fail(Errc::kCorrupt, db + ": unsealed entry " + std::to_string(row.index) +
+                                         " was changed after it was appended");
+      return false;
+    }));
+    ENCLAVE_TRY(problem);
+    size_seen = range.size();
+    sealed_seen = sealed;
+    return {};
+  }
+
+  Status open_sinks() {
+    for (const auto& path : config.offbox_files) {
+      std::error_code ec;
+      std::filesystem::create_directories(path.parent_path(), ec);
+      auto file = OffboxFile::open(path);
+      if (!file) return error_of(file);
+      offbox_files.push_back(std::move(file).value());
+    }
+    formats::SyslogOptions options;
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0) options.hostname = host;
+    options.app_name = "enclave-auditd";
+    for (const auto& target : config.offbox_syslog) {
+      auto sink = SyslogSink::open(target, options);
+      if (!sink) return error_of(sink);
+      syslog_sinks.push_back(std::move(sink).value());
+    }
+    return {};
+  }
+
+  // ---- requests (socket thread) ------------------------------------------------------------
+
+  bool may_write(const ipc::PeerCredentials& peer) const {
+    return peer.uid == own_uid || peer.uid == 0 || contains(config.writers, peer.user) ||
+           contains(config.admins, peer.user);
+  }
+  bool is_admin(const ipc::PeerCredentials& peer) const {
+    return peer.uid == own_uid || peer.uid == 0 || contains(config.admins, peer.user);
+  }
+
+  static std::string source_of(const ipc::PeerCredentials& peer) {
+    return peer.command.empty() ? peer.user : peer.user + ":" + peer.command;
+  }
+
+  // The daemon's own record of something it refused or did; never acknowledged to anyone.
+  void record(std::string type, std::string outcome, const ipc::PeerCredentials* peer,
+              std::string object, nlohmann::json details) {
+    Event e;
+    e.source = "enclave-auditd";
+    e.actor_kind = peer ? "user" : "service";
+    e.actor = peer ? peer->user : "enclave-auditd";
+    e.type = std::move(type);
+    e.outcome = std::move(outcome);
+    e.object = std::move(object).substr(0, kMaxShortField);
+    if (peer)
+      details["peer"] = {{"uid", peer->uid}, {"pid", peer->pid}, {"command", peer->command}};
+    e.details = details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (e.details.size() > kMaxDetails) e.details = "{}";
+    std::lock_guard lock(mu);
+    if (queue.size() >= config.max_queue) {
+      counters.queue_full++;  // a flood of refusals must not grow memory; the count remains
+      return;
+    }
+    queue.push_back({std::move(e), nullptr, 0});
+    wake.notify_one();
+  }
+
+  void on_refused(const ipc::PeerCredentials& peer, const std::string& reason) override {
+    counters.rejected++;
+    record("audit.refused", "refused", &peer, "connection", {{"reason", reason}});
+  }
+
+  void handle(const ipc::PeerCredentials& peer, ipc::Request request,
+              ipc::Responder respond) override {
+    const auto& m = request.method;
+    if (m == "audit.append") return append(peer, std::move(request), std::move(respond));
+    if (m == "audit.status") return respond(ipc::Response::success(request.id, status()));
+    if (m == "audit.checkpoint" || m == "audit.archive") {
+      if (!is_admin(peer)) {
+        counters.rejected++;
+        record("audit.refused", "refused", &peer, m, {{"reason", "not an audit admin"}});
+        return respond(ipc::Response::failure(
+            request.id,
+            {Errc::kPermission, m + " is for audit admins; " + peer.user + " is not one"}));
+      }
+      Control c{Control::Kind::kCheckpoint, 0, std::move(respond)};
+      if (m == "audit.archive") {
+        auto before = request.params.find("before");
+        std::optional<std::int64_t> before_us;
+        if (before != request.params.end() && before->is_string()) {
+          before_us = parse_time_us(before->get_ref<const std::string&>());
+        }
+        if (!before_us) {
+          return c.respond(ipc::Response::failure(
+              request.id,
+              {Errc::kInvalidArgument, "audit.archive needs \"before\": a date or RFC 3339 time"}));
+        }
+        c.kind = Control::Kind::kArchive;
+        c.before_us = *before_us;
+      }
+      auto id = request.id;
+      auto inner = std::move(c.respond);
+      c.respond = [id, inner = std::move(inner)](ipc::Response r) {
+        r.id = id;
+        inner(std::move(r));
+      };
+      std::lock_guard lock(mu);
+      controls.push_back(std::move(c));
+      wake.notify_one();
+      return;
+    }
+    counters.rejected++;
+    respond(ipc::Response::failure(request.id,
+                                   {Errc::kInvalidArgument, "unknown method " + m.substr(0, 64)}));
+  }
+
+  void append(const ipc::PeerCredentials& peer, ipc::Request request, ipc::Responder respond) {
+    if (!may_write(peer)) {
+      counters.rejected++;
+      record("audit.refused", "refused", &peer, "audit.append", {{"reason", "not a writer"}});
+      return respond(ipc::Response::failure(
+          request.id, {Errc::kPermission, peer.user + " may not append to the audit log"}));
+    }
+    auto event = event_from_json(request.params);
+    if (!event) {
+      counters.rejected++;
+      record("audit.rejected", "refused", &peer, "audit.append",
+             {{"reason", event.error().describe()}});
+      return respond(ipc::Response::failure(
+          request.id, {Errc::kInvalidArgument, "malformed event: " + event.error().describe()}));
+    }
+    event->source = source_of(peer);
+    std::unique_lock lock(mu);
+    if (queue.size() >= config.max_queue) {
+      lock.unlock();
+      counters.queue_full++;
+      return respond(ipc::Response::failure(
+          request.id, {Errc::kUnavailable, "audit queue full (" + std::to_string(config.max_queue) +
+                                               " appends waiting); retry"}));
+    }
+    queue.push_back({std::move(event).value(), std::move(respond), request.id});
+    if (queue.size() == 1) wake.notify_one();
+  }
+
+  nlohmann::json status() {
+    nlohmann::json sinks = nlohmann::json::array();
+    std::size_t depth;
+    {
+      std::lock_guard lock(mu);
+      depth = queue.size();
+      for (const auto& e : sink_errors) sinks.push_back(e);
+    }
+    return {{"origin", config.origin},
+            {"size", size_seen.load()},
+            {"sealed", sealed_seen.load()},
+            {"last_checkpoint", last_seal_time_us.load() ? format_time_us(last_seal_time_us) : ""},
+            {"queue", depth},
+            {"appended", counters.appended.load()},
+            {"append_failures", counters.append_failures.load()},
+            {"rejected", counters.rejected.load()},
+            {"queue_full", counters.queue_full.load()},
+            {"batches", counters.batches.load()},
+            {"checkpoints", counters.checkpoints.load()},
+            {"sink_errors", sinks},
+            {"verifier_key", signer.verifier_key()}};
+  }
+
+  // ---- the writer thread -------------------------------------------------------------------
+
+  void writer() {
+    std::vector<PendingAppend> batch;
+    for (;;) {
+      std::vector<Control> work;
+      bool last = false;
+      {
+        std::unique_lock lock(mu);
+        auto due = [&] { return !queue.empty() || !controls.empty() || stopping; };
+        if (sealed < range.size()) {
+          wake.wait_until(lock, last_seal + config.checkpoint_every, due);
+        } else {
+          wake.wait(lock, due);
+        }
+        std::size_t n = std::min(queue.size(), config.max_batch);
+        batch.clear();
+        for (std::size_t i = 0; i < n; ++i) {
+          batch.push_back(std::move(queue.front()));
+          queue.pop_front();
+        }
+        work.swap(controls);
+        last = stopping && queue.empty();
+      }
+      if (!batch.empty()) commit(batch);
+      for (auto& c : work) {
+        c.respond(c.kind == Control::Kind::kCheckpoint ? forced_checkpoint()
+                                                       : archive(c.before_us));
+      }
+      if (sealed < range.size() && (range.size() - sealed >= config.checkpoint_every_entries ||
+                                    Clock::now() - last_seal >= config.checkpoint_every)) {
+        (void)checkpoint();
+      }
+      if (last) {
+        (void)checkpoint();
+        io.stop();  // run() returns once the tail is sealed
+        return;
+      }
+    }
+  }
+
+  void commit(std::vector<PendingAppend>& batch) {
+    std::vector<Event> events;
+    events.reserve(batch.size());
+    const std::int64_t time = now_us();
+    for (auto& p : batch) {
+      p.event.time_us = time;
+      events.push_back(std::move(p.event));
+    }
+    const std::uint64_t first = range.size();
+    auto hashes = store.append(first, events);
+    if (!hashes) {
+      counters.append_failures += batch.size();
+      spdlog::error("could not store {} audit events: {}", batch.size(), hashes.error().describe());
+      for (auto& p : batch) {
+        if (p.respond) p.respond(ipc::Response::failure(p.id, hashes.error()));
+      }
+      return;
+    }
+    counters.batches++;
+    counters.appended += batch.size();
+    const std::string time_text = format_time_us(time);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      range.append((*hashes)[i]);
+      unsent_hashes.push_back((*hashes)[i]);
+      if (batch[i].respond) {
+        batch[i].respond(
+            ipc::Response::success(batch[i].id, {{"index", first + i},
+                                                 {"leaf_hash", base64_encode((*hashes)[i])},
+                                                 {"time", time_text}}));
+      }
+    }
+    size_seen = range.size();
+  }
+
+  // Signs and stores a checkpoint of the whole log, then copies it off the box.
+  Expected<std::string> checkpoint() {
+    last_seal = Clock::now();  // a failure is retried after the interval, not in a loop
+    if (sealed == range.size()) return std::string();
+    note::Checkpoint cp{config.origin, range.size(), range.root(), {}};
+    auto text = note::format_note(signer.sign_note(note::format_checkpoint(cp)));
+    const std::int64_t time = now_us();
+    if (auto stored = store.add_checkpoint({cp.size, time, text}); !stored) {
+      spdlog::error("could not store the checkpoint of size {}: {}", cp.size,
+                    stored.error().describe());
+      return error_of(stored);
+    }
+    sealed = cp.size;
+    sealed_seen = sealed;
+    last_seal_time_us = time;
+    counters.checkpoints++;
+    copy_off_box(time, text);
+    return text;
+  }
+
+  void copy_off_box(std::int64_t time, const std::string& note) {
+    std::vector<std::string> errors;
+    std::uint64_t keep_from = range.size();
+    for (auto& f : offbox_files) {
+      auto from = f.position() - unsent_first;
+      auto leaves = std::span(unsent_hashes).subspan(from, range.size() - f.position());
+      if (auto w = f.write(leaves, time, note); !w) {
+        spdlog::error("could not copy the checkpoint off the box: {}", w.error().describe());
+        errors.push_back(w.error().describe());
+      }
+      keep_from = std::min(keep_from, f.position());
+    }
+    for (auto& s : syslog_sinks) {
+      if (auto sent = s.send_checkpoint(time, note); !sent) {
+        spdlog::error("could not send the checkpoint to syslog: {}", sent.error().describe());
+        errors.push_back(sent.error().describe());
+      }
+    }
+    unsent_hashes.erase(
+        unsent_hashes.begin(),
+        unsent_hashes.begin() + static_cast<std::ptrdiff_t>(keep_from - unsent_first));
+    unsent_first = keep_from;
+    std::lock_guard lock(mu);
+    sink_errors = std::move(errors);
+  }
+
+  ipc::Response forced_checkpoint() {
+    auto text = checkpoint();
+    if (!text) return ipc::Response::failure(0, text.error());
+    return ipc::Response::success(0, {{"size", sealed}, {"note", latest_note()}});
+  }
+
+  std::string latest_note() {
+    auto latest = store.latest_checkpoint();
+    return latest && *latest ? (*latest)->note : std::string();
+  }
+
+  // Moves the sealed entries older than `before` to a sealed archive file and drops them from
+  // the database. The archive ends at a checkpoint, so it can be checked alone.
+  ipc::Response archive(std::int64_t before_us) {
+    auto result = archive_range(before_us);
+    if (!result) {
+      record("audit.archive", "error", nullptr, "", {{"reason", result.error().describe()}});
+      return ipc::Response::failure(0, result.error());
+    }
+    record("audit.archive", "success", nullptr, (*result)["file"].get<std::string>(), *result);
+    return ipc::Response::success(0, *result);
+  }
+
+  Expected<nlohmann::json> archive_range(std::int64_t before_us) {
+    if (auto sealed_now = checkpoint(); !sealed_now) return error_of(sealed_now);
+    auto archives = store.archives();
+    if (!archives) return error_of(archives);
+    const std::uint64_t first = archives->empty() ? 0 : archives->back().end;
+    Query newer;
+    newer.since_us = before_us;
+    newer.limit = 1;
+    auto next = store.query(newer);
+    if (!next) return error_of(next);
+    const std::uint64_t cut = next->empty() ? sealed : std::min(sealed, next->front().index);
+    auto checkpoints = store.checkpoints();
+    if (!checkpoints) return error_of(checkpoints);
+    const StoredCheckpoint* at_end = nullptr;
+    for (const auto& c : *checkpoints) {
+      if (c.size > first && c.size <= cut) at_end = &c;
+    }
+    if (!at_end) {
+      return fail(Errc::kInvalidArgument,
+                  "no checkpoint ends a range of entries older than " + format_time_us(before_us) +
+                      " (live entries start at " + std::to_string(first) + ")");
+    }
+    const std::uint64_t end = at_end->size;
+    for (const auto& f : offbox_files) {
+      if (f.position() < end) {
+        return fail(Errc::kUnavailable, "off-box file " + f.path().string() +
+                                            " has not received entries up to " +
+                                            std::to_string(end) + "; archive later");
+      }
+    }
+    archive::Archive a;
+    a.origin = config.origin;
+    a.first = first;
+    a.end = end;
+    a.created_us = now_us();
+    a.prefix = archived_prefix(*archives).value_or(merkle::CompactRange{});
+    a.checkpoint_note = at_end->note;
+    std::string content = archive::format_header(a);
+    merkle::CompactRange at = a.prefix;
+    ENCLAVE_TRY(store.scan(first, [&](const StoredEvent& row) {
+      if (row.index >= end) return false;
+      content += archive::format_event(row.index, row.event);
+      at.append(merkle::leaf_hash(encode_leaf(row.event)));
+      return true;
+    }));
+    content += archive::format_checkpoint(a.checkpoint_note);
+    auto cp = note::open_checkpoint(as_bytes(a.checkpoint_note), verifier, config.origin);
+    if (!cp || at.size() != end || at.root() != cp->root) {
+      return fail(Errc::kCorrupt, "entries " + std::to_string(first) + " to " +
+                                      std::to_string(end - 1) +
+                                      " no longer reproduce their checkpoint; not archiving a "
+                                      "changed history (run `enclave-audit verify`)");
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(config.archive_dir, ec);
+    auto path = config.archive_dir /
+                ("audit-" + std::to_string(first) + "-" + std::to_string(end) + ".archive");
+    ENCLAVE_TRY(write_file_atomically(path, content, 0640));
+    ArchiveRecord record{first, end, a.created_us, path.string(), sha256_hex(content), at};
+    ENCLAVE_TRY(store.drop_archived(record));
+    return nlohmann::json{{"file", path.string()},
+                          {"first", first},
+                          {"end", end},
+                          {"entries", end - first},
+                          {"sha256", record.sha256_hex}};
+  }
+};
+
+Expected<std::unique_ptr<Daemon>> Daemon::open(DaemonConfig config) {
+  auto signer = note::Signer::load_pem(config.signing_key, config.origin);
+  if (!signer) {
+    auto e = signer.error();
+    if (e.code == Errc::kNotFound) e.message += " (create it with `enclave-auditd keygen`)";
+    return Unexpected<Error>{e};
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config.database.parent_path(), ec);
+  store::OpenOptions options;
+  options.sync = store::Sync::kFull;
+  auto store = LogStore::open(config.database, options);
+  if (!store) return error_of(store);
+  auto impl = std::make_unique<Impl>(std::move(config), std::move(store).value(),
+                                     std::move(signer).value());
+  ENCLAVE_TRY(impl->check_key());
+  ENCLAVE_TRY(impl->open_sinks());
+  ENCLAVE_TRY(impl->rebuild());
+  return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
+}
+
+Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Daemon::~Daemon() = default;
+
+Status Daemon::run() {
+  Impl& d = *impl_;
+  ipc::ServerOptions options;
+  options.socket_path = d.config.socket;
+  options.authorize = [&d](const ipc::PeerCredentials& peer) {
+    return d.may_write(peer) || d.is_admin(peer);
+  };
+  std::error_code ec;
+  std::filesystem::create_directories(d.config.socket.parent_path(), ec);
+  d.server = std::make_unique<ipc::Server>(d.io, options, d);
+  ENCLAVE_TRY(d.server->start());
+  d.record("audit.start", "success", nullptr, d.config.origin,
+           {{"size", d.range.size()}, {"sealed", d.sealed}, {"key", d.signer.verifier_key()}});
+  spdlog::info("serving {} entries ({} sealed) at {}", d.range.size(), d.sealed,
+               d.config.socket.string());
+  std::thread writer([&d] { d.writer(); });
+  boost::asio::signal_set signals(d.io, SIGINT, SIGTERM);
+  signals.async_wait([this](const boost::system::error_code& error, int) {
+    if (!error) stop();
+  });
+  d.io.run();
+  writer.join();
+  spdlog::info("stopped with {} entries, all sealed", d.range.size());
+  return {};
+}
+
+void Daemon::stop() {
+  Impl& d = *impl_;
+  boost::asio::post(d.io, [&d] {
+    if (d.server) d.server->stop();
+    d.record("audit.stop", "success", nullptr, d.config.origin, nlohmann::json::object());
+    {
+      std::lock_guard lock(d.mu);
+      d.stopping = true;
+      d.wake.notify_one();
+    }
+  });
+}
+
+}  // namespace enclave::audit

@@ -1,0 +1,327 @@
+// enclave-audit export / verify-export / forward: events leaving the audit store, either with
+// the inclusion proofs that let a recipient check them against a signed checkpoint, or as
+// syslog / OCSF for a SIEM.
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "audit/cli/commands.hpp"
+#include "audit/core/formats.hpp"
+#include "audit/core/note.hpp"
+#include "audit/service/sinks.hpp"
+
+namespace enclave::audit::cli {
+
+namespace {
+
+struct ExportOptions {
+  Filters filters;
+  std::string format = "jsonl";
+  std::filesystem::path out;
+  std::string to;  // forward: udp://HOST:PORT or unix://PATH
+};
+
+// Where output goes: a file when --out is given (written whole, then renamed), else stdout.
+class Output {
+ public:
+  explicit Output(std::filesystem::path path) : path_(std::move(path)) {}
+  std::ostream& stream() { return path_.empty() ? std::cout : buffer_; }
+  Status finish() {
+    if (path_.empty()) return {};
+    auto tmp = path_;
+    tmp += ".tmp";
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << buffer_.str();
+    f.close();
+    if (!f) return fail(Errc::kIo, tmp.string() + ": write failed");
+    std::error_code ec;
+    std::filesystem::rename(tmp, path_, ec);
+    if (ec) return fail(Errc::kIo, path_.string() + ": " + ec.message());
+    return {};
+  }
+
+ private:
+  std::filesystem::path path_;
+  std::ostringstream buffer_;
+};
+
+std::string csv_field(std::string_view s) {
+  bool quote = s.find_first_of(",\"\r\n") != std::string_view::npos;
+  if (!quote) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string proof_text(const std::vector<merkle::Hash>& proof) {
+  std::string out;
+  for (const auto& h : proof) out += (out.empty() ? "" : ";") + base64_encode(h);
+  return out;
+}
+
+int run_export(const Context& ctx, const ExportOptions& o) {
+  if (o.format != "jsonl" && o.format != "csv") {
+    return enclave::cli::report_error({Errc::kInvalidArgument, "--format is jsonl or csv"});
+  }
+  auto query = o.filters.to_query();
+  if (!query) return enclave::cli::report_error(query.error());
+  auto store = ctx.open_store();
+  if (!store) return enclave::cli::report_error(store.error());
+  auto key = ctx.verifier();
+  if (!key) return enclave::cli::report_error(key.error());
+  auto latest = store->latest_checkpoint();
+  if (!latest) return enclave::cli::report_error(latest.error());
+  std::optional<note::Checkpoint> seal;
+  if (*latest) {
+    auto opened = note::open_checkpoint(as_bytes((*latest)->note), *key, key->name());
+    if (!opened) {
+      return enclave::cli::report_error({Errc::kCorrupt, "the latest checkpoint does not verify (" +
+                                                             opened.error().describe() +
+                                                             "); run `enclave-audit verify`"});
+    }
+    seal = *opened;
+  }
+  // The tree the proofs come from: the archived prefix plus every stored leaf hash.
+  auto archives = store->archives();
+  if (!archives) return enclave::cli::report_error(archives.error());
+  auto prefix = archived_prefix(*archives);
+  auto tree = prefix ? merkle::Tree::from_prefix(*prefix) : merkle::Tree();
+  auto scanned = store->scan_hashes(tree.size(),
+                                    [&](std::uint64_t, const merkle::Hash& h) { tree.append(h); });
+  if (!scanned) return enclave::cli::report_error(scanned.error());
+  if (seal && (tree.size() < seal->size || tree.root(seal->size).value() != seal->root)) {
+    return enclave::cli::report_error(
+        {Errc::kCorrupt,
+         "the stored leaves do not reproduce the latest checkpoint; run "
+         "`enclave-audit verify` before exporting"});
+  }
+  auto events = store->query(*query);
+  if (!events) return enclave::cli::report_error(events.error());
+
+  Output output(o.out);
+  std::ostream& out = output.stream();
+  std::uint64_t unproven = 0;
+  if (o.format == "jsonl") {
+    nlohmann::json header = {{"type", "checkpoint"},
+                             {"verifier_key", key->verifier_key()},
+                             {"note", *latest ? (*latest)->note : ""}};
+    out << header.dump() << "\n";
+  } else {
+    out << "index,time,type,outcome,actor_kind,actor,site,device,session,object,source,details,"
+           "leaf,tree_size,proof\n";
+  }
+  for (const auto& s : *events) {
+    const Event& e = s.event;
+    auto leaf = encode_leaf(e);
+    std::optional<std::vector<merkle::Hash>> proof;
+    if (seal && s.index < seal->size) {
+      auto p = tree.inclusion_proof(s.index, seal->size);
+      if (p &&
+          merkle::verify_inclusion(s.index, seal->size, merkle::leaf_hash(leaf), *p, seal->root)) {
+        proof = std::move(p).value();
+      }
+    }
+    if (!proof) ++unproven;
+    if (o.format == "jsonl") {
+      nlohmann::json line = {
+          {"type", "event"}, {"event", event_to_json(e, s.index)}, {"leaf", base64_encode(leaf)}};
+      if (proof) {
+        nlohmann::json hashes = nlohmann::json::array();
+        for (const auto& h : *proof) hashes.push_back(base64_encode(h));
+        line["proof"] = {{"tree_size", seal->size}, {"leaf_index", s.index}, {"hashes", hashes}};
+      } else {
+        line["proof"] = nullptr;
+      }
+      out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    } else {
+      const std::string fields[] = {std::to_string(s.index),
+                                    format_time_us(e.time_us),
+                                    e.type,
+                                    e.outcome,
+                                    e.actor_kind,
+                                    e.actor,
+                                    e.site,
+                                    e.device,
+                                    e.session,
+                                    e.object,
+                                    e.source,
+                                    e.details,
+                                    base64_encode(leaf),
+                                    proof ? std::to_string(seal->size) : "",
+                                    proof ? proof_text(*proof) : ""};
+      std::string row;
+      for (const auto& f : fields) row += (row.empty() ? "" : ",") + csv_field(f);
+      out << row << "\n";
+    }
+  }
+  if (auto written = output.finish(); !written) return enclave::cli::report_error(written.error());
+  if (o.format == "csv" && !o.out.empty() && *latest) {
+    // CSV has no place for the checkpoint the proofs lead to: it goes beside the file.
+    Output note(o.out.string() + ".checkpoint");
+    note.stream() << (*latest)->note;
+    if (auto written = note.finish(); !written) {
+      return enclave::cli::report_error(written.error());
+    }
+  }
+  std::cerr << "exported " << events->size() << " events";
+  if (unproven) std::cerr << " (" << unproven << " not yet sealed, exported without a proof)";
+  std::cerr << "\n";
+  return 0;
+}
+
+// Checks a JSONL export: the checkpoint verifies with the pinned key, and every event's leaf
+// is in the checkpoint's tree and says what the event line says.
+int run_verify_export(const Context& ctx, const std::filesystem::path& file) {
+  auto key = ctx.verifier();
+  if (!key) return enclave::cli::report_error(key.error());
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return enclave::cli::report_error({Errc::kNotFound, file.string() + ": cannot read it"});
+  std::string line;
+  std::size_t number = 0, proven = 0, unproven = 0;
+  std::vector<std::string> problems;
+  std::optional<note::Checkpoint> seal;
+  while (std::getline(in, line)) {
+    ++number;
+    auto where = file.string() + " line " + std::to_string(number);
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("type")) {
+      problems.push_back(where + ": not an export record");
+      continue;
+    }
+    if (number == 1) {
+      if (j["type"] != "checkpoint" || !j["note"].is_string()) {
+        problems.push_back(where + ": the export does not start with its checkpoint");
+        break;
+      }
+      auto opened =
+          note::open_checkpoint(as_bytes(j["note"].get<std::string>()), *key, key->name());
+      if (!opened) {
+        problems.push_back(where + ": checkpoint: " + opened.error().describe());
+        break;
+      }
+      seal = *opened;
+      continue;
+    }
+    auto leaf_text = j.value("leaf", std::string());
+    auto leaf = base64_decode(leaf_text);
+    auto event = leaf ? decode_leaf(*leaf)
+                      : Result<Event, EventError>(Unexpected<EventError>{
+                            {EventError::Kind::kBadField, "leaf", "not base64"}});
+    if (!event) {
+      problems.push_back(where + ": leaf: " + event.error().describe());
+      continue;
+    }
+    const auto& shown = j["event"];
+    auto index = shown.value("index", std::uint64_t{0});
+    if (shown != event_to_json(*event, index)) {
+      problems.push_back(where + ": the event shown differs from its leaf");
+      continue;
+    }
+    if (j["proof"].is_null()) {
+      ++unproven;
+      continue;
+    }
+    const auto& p = j["proof"];
+    std::vector<merkle::Hash> hashes;
+    bool readable = p.is_object() && p["hashes"].is_array();
+    if (readable) {
+      for (const auto& h : p["hashes"]) {
+        auto raw = h.is_string() ? base64_decode(h.get<std::string>()) : std::nullopt;
+        auto hash = raw ? merkle::hash_from_bytes(*raw) : std::nullopt;
+        if (!hash) readable = false;
+        if (hash) hashes.push_back(*hash);
+      }
+    }
+    if (!readable || p.value("tree_size", std::uint64_t{0}) != seal->size ||
+        p.value("leaf_index", ~std::uint64_t{0}) != index) {
+      problems.push_back(where + ": malformed proof");
+      continue;
+    }
+    auto ok =
+        merkle::verify_inclusion(index, seal->size, merkle::leaf_hash(*leaf), hashes, seal->root);
+    if (!ok) {
+      problems.push_back(where + ": event " + std::to_string(index) +
+                         " is not in the log: " + ok.error().describe());
+      continue;
+    }
+    ++proven;
+  }
+  if (ctx.json) {
+    std::cout << nlohmann::json{{"ok", problems.empty()},
+                                {"proven", proven},
+                                {"unproven", unproven},
+                                {"problems", problems}}
+                     .dump(2)
+              << "\n";
+  } else {
+    for (const auto& p : problems) std::cout << "FAIL " << p << "\n";
+    std::cout << proven << " events proven in the log sealed at size "
+              << (seal ? std::to_string(seal->size) : "?") << ", " << unproven
+              << " without a proof (not sealed when exported), " << problems.size()
+              << " problems\n";
+  }
+  return problems.empty() ? 0 : 1;
+}
+
+int run_forward(const Context& ctx, const ExportOptions& o) {
+  if (o.format != "syslog" && o.format != "ocsf") {
+    return enclave::cli::report_error({Errc::kInvalidArgument, "--format is syslog or ocsf"});
+  }
+  auto query = o.filters.to_query();
+  if (!query) return enclave::cli::report_error(query.error());
+  auto store = ctx.open_store();
+  if (!store) return enclave::cli::report_error(store.error());
+  auto events = store->query(*query);
+  if (!events) return enclave::cli::report_error(events.error());
+  formats::SyslogOptions options;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0) options.hostname = host;
+  std::optional<SyslogSink> sink;
+  if (!o.to.empty()) {
+    auto opened = SyslogSink::open(o.to, options);
+    if (!opened) return enclave::cli::report_error(opened.error());
+    sink = std::move(opened).value();
+  }
+  Output output(o.out);
+  for (const auto& s : *events) {
+    std::string message = o.format == "syslog" ? formats::rfc5424(s.event, s.index, options)
+                                               : formats::ocsf(s.event, s.index).dump();
+    if (sink) {
+      if (auto sent = sink->send(message); !sent) return enclave::cli::report_error(sent.error());
+    } else {
+      output.stream() << message << "\n";
+    }
+  }
+  if (auto written = output.finish(); !written) return enclave::cli::report_error(written.error());
+  std::cerr << "forwarded " << events->size() << " events as " << o.format << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_export(CLI::App& app, Context& ctx) {
+  auto exp = std::make_shared<ExportOptions>();
+  auto* export_cmd =
+      app.add_subcommand("export", "events with inclusion proofs against the latest checkpoint");
+  exp->filters.add_to(*export_cmd);
+  export_cmd->add_option("--format", exp->format, "jsonl or csv")->capture_default_str();
+  export_cmd->add_option("--out", exp->out, "file to write (default: standard output)");
+  export_cmd->callback([&ctx, exp] { exit_code() = run_export(ctx, *exp); });
+
+  auto file = std::make_shared<std::filesystem::path>();
+  auto* check = app.add_subcommand("verify-export", "check a JSONL export's proofs");
+  check->add_option("file", *file, "the export")->required();
+  check->callback([&ctx, file] { exit_code() = run_verify_export(ctx, *file); });
+
+  auto fwd = std::make_shared<ExportOptions>();
+  fwd->format = "syslog";
+  auto* forward = app.add_subcommand("forward", "events as RFC 5424 syslog or OCSF JSON");
+  fwd->filters.add_to(*forward);
+  forward->add_option("--format", fwd->format, "syslog or ocsf")->capture_default_str();
+  forward->add_option("--to", fwd->to, "send to udp://HOST:PORT or unix://PATH");
+  forward->add_option("--out", fwd->out, "write to a file (default: standard output)");
+  forward->callback([&ctx, fwd] { exit_code() = run_forward(ctx, *fwd); });
+}
+
+}  // namespace enclave::audit::cli

@@ -1,0 +1,97 @@
+#include "common/cli.hpp"
+
+#include <cstdlib>
+#include <iostream>
+
+namespace enclave::cli {
+
+namespace {
+
+std::filesystem::path from_env(const char* name, const char* fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? value : fallback;
+}
+
+bool is_number(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || c == '.' || c == ',' || c == '-' || c == '%')) return false;
+  }
+  return true;
+}
+
+// Wide code points: CJK, Hangul, fullwidth forms (the scripts Japanese output uses).
+bool is_wide(char32_t cp) {
+  return (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) ||
+         (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
+         (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
+         (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x20000 && cp <= 0x3fffd);
+}
+
+}  // namespace
+
+void add_common_options(CLI::App& app, CommonOptions& options) {
+  options.policies = from_env("ENCLAVE_POLICIES", "/etc/enclave/policies");
+  options.state_dir = from_env("ENCLAVE_STATE_DIR", "/var/lib/enclave");
+  app.add_option("--policies", options.policies, "policy directory")
+      ->envname("ENCLAVE_POLICIES")
+      ->capture_default_str();
+  app.add_option("--state-dir", options.state_dir, "state directory (databases, keys, sockets)")
+      ->envname("ENCLAVE_STATE_DIR")
+      ->capture_default_str();
+  app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+}
+
+Expected<policy::Document> load_policy(const CommonOptions& options, std::string_view file) {
+  return policy::Document::load_file(options.policies / std::string(file));
+}
+
+std::size_t display_width(std::string_view text) {
+  std::size_t width = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : 4;
+    char32_t cp = n == 1 ? c : c & (0x7f >> n);
+    for (std::size_t k = 1; k < n && i + k < text.size(); ++k) {
+      cp = cp << 6 | (static_cast<unsigned char>(text[i + k]) & 0x3f);
+    }
+    width += is_wide(cp) ? 2 : 1;
+    i += n;
+  }
+  return width;
+}
+
+void TextTable::print(std::ostream& out) const {
+  std::vector<std::size_t> widths(headers_.size(), 0);
+  for (std::size_t c = 0; c < headers_.size(); ++c) widths[c] = display_width(headers_[c]);
+  for (const auto& row : rows_) {
+    for (std::size_t c = 0; c < row.size() && c < widths.size(); ++c) {
+      widths[c] = std::max(widths[c], display_width(row[c]));
+    }
+  }
+  auto line = [&](const std::vector<std::string>& cells, bool header) {
+    std::string text;
+    for (std::size_t c = 0; c < widths.size(); ++c) {
+      const std::string& cell = c < cells.size() ? cells[c] : std::string();
+      std::string pad(widths[c] - display_width(cell), ' ');
+      bool last = c + 1 == widths.size();
+      if (!header && is_number(cell)) {
+        text += pad + cell;
+      } else {
+        text += cell + (last ? "" : pad);
+      }
+      if (!last) text += "  ";
+    }
+    out << text << '\n';
+  };
+  line(headers_, true);
+  for (const auto& row : rows_) line(row, false);
+}
+
+int report_error(const Error& error) {
+  std::cerr << "error: " << error.message << '\n';
+  return 2;
+}
+
+}  // namespace enclave::cli
