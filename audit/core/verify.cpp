@@ -98,6 +98,9 @@ class EntryDiff {
             const std::vector<Entry>& entries, Report& report)
       : t_(trusted), first_(first), sealed_(sealed), a_(entries), report_(report) {}
 
+  // The largest db index holding a sealed entry (after renumbering it may lie past `sealed`).
+  std::uint64_t last_sealed_row() const { return last_sealed_row_; }
+
   void run() {
     // The common case is an intact log: walk the shared prefix without building any index.
     std::size_t k = 0;
@@ -105,6 +108,7 @@ class EntryDiff {
            a_[k].content_hash == t_[first_ + k]) {
       ++k;
     }
+    if (k > 0) last_sealed_row_ = a_[k - 1].index;
     if (first_ + k == sealed_) return;
     place_entries(k);
     auto anchors = longest_increasing_run(k);
@@ -124,6 +128,7 @@ class EntryDiff {
       if (it == positions.end() || it->second.empty()) continue;
       pos_[a] = it->second.back();  // duplicates of one hash are consumed in order
       it->second.pop_back();
+      last_sealed_row_ = std::max(last_sealed_row_, a_[a].index);
     }
     moved_to_.clear();
   }
@@ -215,6 +220,7 @@ class EntryDiff {
   const std::vector<Entry>& a_;
   Report& report_;
   std::vector<std::uint64_t> pos_;
+  std::uint64_t last_sealed_row_ = 0;
   std::unordered_map<std::uint64_t, std::size_t> moved_to_;  // T position -> A index
 };
 
@@ -267,10 +273,11 @@ void check_rows_alone(const Input& in, std::uint64_t first, std::uint64_t sealed
   }
 }
 
-void check_tail(const Input& in, std::uint64_t sealed, Report& report) {
-  std::uint64_t expected = sealed;
+// The rows past the sealed ones: `from` is the first row index that holds no sealed entry.
+void check_tail(const Input& in, std::uint64_t sealed, std::uint64_t from, Report& report) {
+  std::uint64_t expected = from;
   for (const auto& e : in.entries) {
-    if (e.index < sealed) continue;
+    if (e.index < from) continue;
     if (report.unsealed == 0) report.oldest_unsealed_time_us = e.time_us;
     ++report.unsealed;
     report.oldest_unsealed_time_us = std::min(report.oldest_unsealed_time_us, e.time_us);
@@ -367,9 +374,12 @@ Report run(const Input& in) {
   // the sealed range by the rows' own stored hashes and by the checkpoints' roots.
   std::uint64_t named_until = prefix;
   merkle::CompactRange judged = in.archived_prefix.value_or(merkle::CompactRange{});
+  std::uint64_t tail_from = sealed;
   if (trusted_length > prefix) {
     report.entry_level = true;
-    EntryDiff(trusted_leaves, prefix, trusted_length, in.entries, report).run();
+    EntryDiff diff(trusted_leaves, prefix, trusted_length, in.entries, report);
+    diff.run();
+    if (trusted_length == sealed) tail_from = std::max(sealed, diff.last_sealed_row() + 1);
     named_until = trusted_length;
     while (judged.size() < trusted_length) judged.append(trusted_leaves[judged.size()]);
   }
@@ -377,7 +387,7 @@ Report run(const Input& in) {
     check_rows_alone(in, named_until, sealed, report);
     check_ranges(in, genuine, std::move(judged), report);
   }
-  check_tail(in, sealed, report);
+  check_tail(in, sealed, tail_from, report);
   return report;
 }
 
