@@ -17,7 +17,7 @@
 namespace enclave::log {
 
 struct Options {
-  std::string service;                       // e.g. "enclave-auditd"
+  std::string service;  // e.g. "enclave-auditd"
   spdlog::level::level_enum level = spdlog::level::info;
   std::optional<std::filesystem::path> file;  // also append to this file
 };
@@ -28,7 +28,14 @@ void init(const Options& options);
 // Parses "trace|debug|info|warn|error|critical|off".
 std::optional<spdlog::level::level_enum> parse_level(std::string_view name);
 
-// Scrubs secret values from one line of text (see the file comment).
+// Scrubs secret values from one line of text (see the file comment). A key is a run of
+// letters, digits, '_', '-' or '.', optionally quoted, followed by '=' or ':'; it is secret when,
+// lower-cased, it contains password, passwd, secret, token, ticket, credential or assertion, or
+// is "key" (alone or as its last dotted part) or ends in private_key / api_key. Its value, quoted
+// ("..." or '...' with backslash escapes, or \"...\" inside an escaped JSON string), an
+// [array], or bare up to whitespace , ; or }, becomes [redacted]. An {object} is not replaced:
+// its own keys are scanned. Only key/separator forms are matched, so "tokens processed: 5" is
+// kept while "tokens: 5" is redacted: a counter lost is cheaper than a secret leaked.
 std::string redact(std::string_view line);
 
 template <class T>

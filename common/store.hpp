@@ -93,14 +93,16 @@ class Statement {
 
   std::int64_t column_int64(int col) const;
   std::string_view column_text(int col) const;  // valid until the next step/reset
-  ByteSpan column_blob(int col) const;           // valid until the next step/reset
+  ByteSpan column_blob(int col) const;          // valid until the next step/reset
   bool column_is_null(int col) const;
 
  private:
   friend class Database;
-  Statement(sqlite3_stmt* stmt, const Database* db) : stmt_(stmt), db_(db) {}
+  // Errors name the file through sqlite3_db_handle(stmt_), so a Statement stays valid when its
+  // Database object is moved.
+  explicit Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  void record_bind(int rc, int index);
   sqlite3_stmt* stmt_ = nullptr;
-  const Database* db_ = nullptr;
   Status bind_status_;  // first bind failure, reported by step()
 };
 

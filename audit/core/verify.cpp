@@ -381,6 +381,14 @@ Report run(const Input& in) {
     diff.run();
     if (trusted_length == sealed) tail_from = std::max(sealed, diff.last_sealed_row() + 1);
     named_until = trusted_length;
+    for (const auto& e : in.entries) {
+      if (e.index >= prefix && e.index < trusted_length && e.stored_hash != e.content_hash &&
+          e.content_hash == trusted_leaves[e.index]) {
+        report.findings.push_back({FindingKind::kHashAltered, e.index, e.index,
+                                   "row " + std::to_string(e.index) +
+                                       " is as sealed, but its stored leaf hash was overwritten"});
+      }
+    }
     while (judged.size() < trusted_length) judged.append(trusted_leaves[judged.size()]);
   }
   if (sealed > named_until) {

@@ -56,6 +56,7 @@ enum class FindingKind {
   kDeleted,        // a sealed entry is missing
   kInserted,       // an entry sealed by no checkpoint sits among sealed entries
   kReordered,      // a sealed entry sits at another position
+  kHashAltered,    // a row's stored leaf hash was changed; its content is as sealed
   kRangeMismatch,  // entries in a range differ from a checkpoint (no off-box copy to name them)
   kBadCheckpoint,  // a checkpoint that does not verify (forged, corrupt, wrong key)
   kConflictingCheckpoints,  // two genuine checkpoints of one size with different roots

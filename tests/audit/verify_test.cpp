@@ -130,6 +130,12 @@ TEST_F(VerifyTest, EditWithRewrittenHashIsNamed) {
   EXPECT_THAT(kinds(r), ElementsAre(P{FindingKind::kModified, 63}));
 }
 
+TEST_F(VerifyTest, OverwrittenStoredHashIsNamed) {
+  build(30, {30});
+  input_.entries[12].stored_hash[3] ^= 0x40;
+  EXPECT_THAT(kinds(run(input_)), ElementsAre(P{FindingKind::kHashAltered, 12}));
+}
+
 TEST_F(VerifyTest, DeletionIsNamedWithOrWithoutRenumbering) {
   build(60, {60});
   input_.entries.erase(input_.entries.begin() + 7);
