@@ -310,6 +310,8 @@ const char* finding_name(FindingKind kind) {
       return "inserted";
     case FindingKind::kReordered:
       return "reordered";
+    case FindingKind::kHashAltered:
+      return "hash-altered";
     case FindingKind::kRangeMismatch:
       return "range-mismatch";
     case FindingKind::kBadCheckpoint:
