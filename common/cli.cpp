@@ -89,6 +89,15 @@ void TextTable::print(std::ostream& out) const {
   for (const auto& row : rows_) line(row, false);
 }
 
+std::string with_commas(std::uint64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
 int report_error(const Error& error) {
   std::cerr << "error: " << error.message << '\n';
   return 2;

@@ -3,6 +3,7 @@
 // (the same data goes out as JSON for scripts).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <ostream>
 #include <string>
@@ -42,6 +43,9 @@ class TextTable {
 
 // Display width of UTF-8 text: code points, East Asian wide characters counted as two.
 std::size_t display_width(std::string_view text);
+
+// 1234567 -> "1,234,567", for counts people read.
+std::string with_commas(std::uint64_t n);
 
 // Prints "error: message" to stderr and returns the exit code for errors (2).
 int report_error(const Error& error);

@@ -9,6 +9,7 @@
 #include "audit/core/archive.hpp"
 #include "audit/core/formats.hpp"
 #include "audit/core/verify.hpp"
+#include "audit/service/verify_input.hpp"
 
 namespace enclave::audit::cli {
 
@@ -18,15 +19,6 @@ Expected<std::string> read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail(Errc::kNotFound, path.string() + ": cannot read it");
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-std::string with_commas(std::uint64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
 }
 
 std::string opt(const std::optional<std::uint64_t>& v) {
@@ -66,27 +58,30 @@ nlohmann::json report_json(const verify::Report& r, const std::string& database)
 }
 
 void print_report(const verify::Report& r, const std::string& database, const note::Verifier& key,
-                  const std::vector<std::string>& copies) {
+                  const std::vector<std::pair<std::string, std::uint64_t>>& copies) {
   std::cout << "audit log     " << database << "\n"
             << "verifier key  " << key.verifier_key() << "\n"
-            << "entries       " << with_commas(r.live_entries) << " live, "
-            << with_commas(r.archived) << " archived\n";
+            << "entries       " << enclave::cli::with_commas(r.live_entries) << " live, "
+            << enclave::cli::with_commas(r.archived) << " archived\n";
   if (r.latest) {
-    std::cout << "sealed        " << with_commas(r.latest->size) << " entries by the checkpoint of "
-              << format_time_us(r.latest_time_us) << " (" << r.latest_where << "), "
-              << r.genuine_checkpoints << " genuine checkpoint copies\n";
+    std::cout << "sealed        " << enclave::cli::with_commas(r.latest->size)
+              << " entries by the checkpoint of " << format_time_us(r.latest_time_us) << " ("
+              << r.latest_where << "), " << r.genuine_checkpoints << " genuine checkpoint copies\n";
   } else {
     std::cout << "sealed        nothing: no genuine checkpoint\n";
   }
   std::cout << "off-box       " << (copies.empty() ? std::string("none given") : "");
-  for (std::size_t i = 0; i < copies.size(); ++i) std::cout << (i ? ", " : "") << copies[i];
+  for (std::size_t i = 0; i < copies.size(); ++i) {
+    std::cout << (i ? ", " : "") << copies[i].first << " ("
+              << enclave::cli::with_commas(copies[i].second) << " leaves)";
+  }
   std::cout << "\n"
             << "named entries "
             << (r.entry_level ? "yes: every change is named by entry"
                               : "no: changes are bounded by checkpoints")
             << "\n";
   if (r.unsealed) {
-    std::cout << "unsealed      " << with_commas(r.unsealed) << " entries since "
+    std::cout << "unsealed      " << enclave::cli::with_commas(r.unsealed) << " entries since "
               << format_time_us(r.oldest_unsealed_time_us) << "\n";
   }
   std::cout << "\n";
@@ -113,51 +108,11 @@ int run_verify(const Context& ctx, const VerifyOptions& opts) {
   auto store = ctx.open_store();
   if (!store) return enclave::cli::report_error(store.error());
 
-  verify::Input in;
-  in.key = &*key;
-  in.origin = key->name();
-  auto archives = store->archives();
-  if (!archives) return enclave::cli::report_error(archives.error());
-  in.archived_prefix = archived_prefix(*archives);
-  const std::uint64_t live_start = in.archived_prefix ? in.archived_prefix->size() : 0;
-  Bytes leaf;
-  auto scanned = store->scan(live_start, [&](const StoredEvent& row) {
-    leaf.clear();
-    encode_leaf_into(row.event, leaf);
-    in.entries.push_back({row.index, merkle::leaf_hash(leaf), row.stored_hash, row.event.time_us,
-                          formats::summary(row.event)});
-    return true;
-  });
-  if (!scanned) return enclave::cli::report_error(scanned.error());
-  auto checkpoints = store->checkpoints();
-  if (!checkpoints) return enclave::cli::report_error(checkpoints.error());
-  for (const auto& c : *checkpoints) {
-    in.checkpoints.push_back(
-        {"database checkpoint " + std::to_string(c.size), c.note, c.time_us, true});
-  }
-
-  std::vector<verify::Finding> unreadable;
-  std::vector<std::string> copy_names;
   auto paths = opts.offbox;
   if (paths.empty() && !opts.no_offbox) paths = config->offbox_files;
-  for (const auto& path : paths) {
-    auto text = read_file(path);
-    auto copy = text ? offbox::parse(as_bytes(*text))
-                     : Result<offbox::Copy, offbox::ParseError>(
-                           Unexpected<offbox::ParseError>{{0, text.error().message}});
-    if (!copy) {
-      unreadable.push_back(
-          {verify::FindingKind::kOffboxMismatch, std::nullopt, std::nullopt,
-           "off-box copy " + path.string() + " is unreadable: " + copy.error().describe()});
-      continue;
-    }
-    for (const auto& c : copy->checkpoints) {
-      in.checkpoints.push_back({"off-box copy " + path.string() + " line " + std::to_string(c.line),
-                                c.note, c.time_us, false});
-    }
-    copy_names.push_back(path.string() + " (" + with_commas(copy->leaf_hashes.size()) + " leaves)");
-    in.offbox.emplace_back(path.string(), std::move(copy).value());
-  }
+  auto material = load_verify_material(*store, *key, paths);
+  if (!material) return enclave::cli::report_error(material.error());
+  verify::Input& in = material->input;
   in.now_us = std::chrono::duration_cast<std::chrono::microseconds>(
                   std::chrono::system_clock::now().time_since_epoch())
                   .count();
@@ -167,11 +122,12 @@ int run_verify(const Context& ctx, const VerifyOptions& opts) {
   in.seal_interval_us = static_cast<std::int64_t>(grace * 1e6);
 
   auto report = verify::run(in);
-  report.findings.insert(report.findings.end(), unreadable.begin(), unreadable.end());
+  report.findings.insert(report.findings.end(), material->unreadable.begin(),
+                         material->unreadable.end());
   if (ctx.json) {
     std::cout << report_json(report, config->database.string()).dump(2) << "\n";
   } else {
-    print_report(report, config->database.string(), *key, copy_names);
+    print_report(report, config->database.string(), *key, material->copies);
   }
   return report.clean() ? 0 : 1;
 }

@@ -29,14 +29,15 @@ inline constexpr std::uint64_t kMaxId = (std::uint64_t{1} << 53) - 1;
 
 struct ProtocolError {
   enum class Kind {
-    kFrameTooLarge,   // announced length above kMaxFrame
-    kEmptyFrame,      // announced length 0
-    kBadJson,         // not UTF-8 JSON, or not an object
-    kBadVersion,      // "v" missing or not kProtocolVersion
-    kBadField,        // a field missing, of the wrong type or unknown
+    kFrameTooLarge,  // announced length above kMaxFrame
+    kEmptyFrame,     // announced length 0
+    kBadJson,        // not UTF-8 JSON, or not an object
+    kBadVersion,     // "v" missing or not kProtocolVersion
+    kBadField,       // a field missing, of the wrong type or unknown
   };
   Kind kind;
   std::string message;
+  std::uint64_t id = 0;  // the message's id when it could be read (for the error reply), else 0
 
   std::string describe() const;
 };
@@ -65,15 +66,19 @@ struct Response {
   std::uint64_t id = 0;
   bool ok = true;
   nlohmann::json result = nlohmann::json::object();  // when ok
-  Errc code = Errc::kInternal;                        // when !ok
-  std::string message;                                // when !ok
+  Errc code = Errc::kInternal;                       // when !ok
+  std::string message;                               // when !ok
 
   static Response success(std::uint64_t id, nlohmann::json result);
   static Response failure(std::uint64_t id, const Error& error);
   Error error() const { return {code, message}; }  // when !ok
 };
 
-// method: 1..64 chars of [a-z0-9._]; params: a JSON object (absent means {}).
+// 1..64 chars of [a-z0-9._]: what parse_request accepts as a method name.
+bool is_valid_method(std::string_view method);
+
+// method: see is_valid_method; params: a JSON object (absent means {}). JSON nested deeper
+// than 64 levels is refused as kBadJson.
 Result<Request, ProtocolError> parse_request(ByteSpan payload);
 Result<Response, ProtocolError> parse_response(ByteSpan payload);
 std::string encode_request(const Request& request);
