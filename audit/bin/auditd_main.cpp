@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   cli::CommonOptions common;
   cli::add_common_options(app, common);
   app.require_subcommand(1);
+  app.fallthrough();  // the common options may also follow the subcommand
   auto* run = app.add_subcommand("run", "serve the audit log until SIGTERM");
   auto* keygen = app.add_subcommand("keygen", "create the Ed25519 signing key and verifier key");
   CLI11_PARSE(app, argc, argv);

@@ -225,6 +225,7 @@ struct Daemon::Impl : ipc::Handler {
   // Shared between the socket thread and the writer.
   std::mutex mu;
   std::condition_variable wake;
+  std::condition_variable wake_checkpointer;  // only to end it promptly at shutdown
   std::deque<PendingAppend> queue;
   std::vector<Control> controls;
   bool stopping = false;
@@ -501,6 +502,37 @@ struct Daemon::Impl : ipc::Handler {
             {"verifier_key", signer.verifier_key()}};
   }
 
+  // ---- WAL checkpoints ---------------------------------------------------------------------
+
+  // A WAL checkpoint copies committed pages into the database file and syncs it. Left to
+  // SQLite it runs inside whichever commit crosses the threshold and stalls every append
+  // queued behind that commit, so the writer's connection never checkpoints and this thread
+  // does, on its own connection, in PASSIVE mode (it never blocks the writer). Under sustained
+  // load a passive checkpoint never catches up, so past kWalLimit it restarts the WAL, which
+  // holds the writer for that one checkpoint but keeps the file bounded.
+  static constexpr std::uintmax_t kWalLimit = 64u << 20;
+
+  void wal_checkpointer() {
+    auto own = LogStore::open(config.database, {});
+    if (!own) {
+      spdlog::error("WAL checkpoints disabled: {}", own.error().describe());
+      return;
+    }
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      wake_checkpointer.wait_for(lock, std::chrono::milliseconds(250));
+      lock.unlock();
+      std::error_code ec;
+      auto wal_size = std::filesystem::file_size(config.database.string() + "-wal", ec);
+      const char* mode = !ec && wal_size > kWalLimit ? "PRAGMA wal_checkpoint(RESTART)"
+                                                     : "PRAGMA wal_checkpoint(PASSIVE)";
+      if (auto done = own->database().exec(mode); !done) {
+        spdlog::warn("WAL checkpoint: {}", done.error().describe());
+      }
+      lock.lock();
+    }
+  }
+
   // ---- the writer thread -------------------------------------------------------------------
 
   void writer() {
@@ -726,6 +758,10 @@ Expected<std::unique_ptr<Daemon>> Daemon::open(DaemonConfig config) {
   options.sync = store::Sync::kFull;
   auto store = LogStore::open(config.database, options);
   if (!store) return error_of(store);
+  // See wal_checkpointer; the size limit truncates the WAL file back after each restart.
+  ENCLAVE_TRY(
+      store->database().exec("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; "
+                             "PRAGMA cache_size = -65536"));
   auto impl = std::make_unique<Impl>(std::move(config), std::move(store).value(),
                                      std::move(signer).value());
   ENCLAVE_TRY(impl->check_key());
@@ -753,12 +789,15 @@ Status Daemon::run() {
   spdlog::info("serving {} entries ({} sealed) at {}", d.range.size(), d.sealed,
                d.config.socket.string());
   std::thread writer([&d] { d.writer(); });
+  std::thread checkpointer([&d] { d.wal_checkpointer(); });
   boost::asio::signal_set signals(d.io, SIGINT, SIGTERM);
   signals.async_wait([this](const boost::system::error_code& error, int) {
     if (!error) stop();
   });
   d.io.run();
   writer.join();
+  d.wake_checkpointer.notify_one();
+  checkpointer.join();
   spdlog::info("stopped with {} entries, all sealed", d.range.size());
   return {};
 }
