@@ -72,7 +72,7 @@ int run_timeline(const Context& ctx, const std::string& session) {
   for (const auto& s : *events) {
     const Event& e = s.event;
     auto elapsed_s = (e.time_us - first.time_us) / 1'000'000;
-    char elapsed[32];
+    char elapsed[64];
     std::snprintf(
         elapsed, sizeof elapsed, "%lld:%02lld:%02lld", static_cast<long long>(elapsed_s / 3600),
         static_cast<long long>(elapsed_s / 60 % 60), static_cast<long long>(elapsed_s % 60));

@@ -183,20 +183,20 @@ class Resolver {
       }
     }
     for (const StoredRange& range : merged) {
-      auto hashes = range.level == 0 ? reader_.leaves(range.first, range.count)
-                                     : reader_.nodes(static_cast<int>(range.level), range.first,
-                                                     range.count);
+      auto hashes = range.level == 0
+                        ? reader_.leaves(range.first, range.count)
+                        : reader_.nodes(static_cast<int>(range.level), range.first, range.count);
       const std::string what = "level " + std::to_string(range.level) + " [" +
                                std::to_string(range.first) + ", " + std::to_string(range.end()) +
                                ")";
       if (!hashes) {
-        return fail(TileError{TileError::Kind::kReadFailed, "reading " + what + " failed",
-                              hashes.error()});
+        return fail(
+            TileError{TileError::Kind::kReadFailed, "reading " + what + " failed", hashes.error()});
       }
       if (hashes->size() != range.count) {
-        return tile_error(TileError::Kind::kReadFailed, "reading " + what + " returned " +
-                                                            std::to_string(hashes->size()) +
-                                                            " hashes");
+        return tile_error(
+            TileError::Kind::kReadFailed,
+            "reading " + what + " returned " + std::to_string(hashes->size()) + " hashes");
       }
       reads_.push_back({range, std::move(*hashes)});
     }
@@ -266,9 +266,9 @@ bool beyond_tip(std::uint64_t size, const KnownRanges& known) {
 }
 
 Unexpected<TileError> beyond_log(std::uint64_t size, const KnownRanges& known) {
-  return tile_error(TileError::Kind::kSizeOutOfRange,
-                    "size " + std::to_string(size) + " is beyond the log's " +
-                        std::to_string(known.tip->size()));
+  return tile_error(
+      TileError::Kind::kSizeOutOfRange,
+      "size " + std::to_string(size) + " is beyond the log's " + std::to_string(known.tip->size()));
 }
 
 // The checks merkle::Tree::root makes, with the tip as the tree's size.
@@ -329,12 +329,11 @@ Result<CompactRange, TileError> compact_range(NodeReader& reader, std::uint64_t 
 }
 
 Result<std::vector<Hash>, TileError> inclusion_proof(NodeReader& reader, std::uint64_t index,
-                                                     std::uint64_t size,
-                                                     const KnownRanges& known) {
+                                                     std::uint64_t size, const KnownRanges& known) {
   if (index >= size) {
-    return tile_error(TileError::Kind::kIndexOutOfRange, "leaf index " + std::to_string(index) +
-                                                             " is not below tree size " +
-                                                             std::to_string(size));
+    return tile_error(
+        TileError::Kind::kIndexOutOfRange,
+        "leaf index " + std::to_string(index) + " is not below tree size " + std::to_string(size));
   }
   if (beyond_tip(size, known)) return beyond_log(size, known);
   if (index < prefix_size(known)) {
@@ -349,9 +348,9 @@ Result<std::vector<Hash>, TileError> consistency_proof(NodeReader& reader, std::
                                                        std::uint64_t size2,
                                                        const KnownRanges& known) {
   if (size1 > size2 || beyond_tip(size2, known)) {
-    return tile_error(TileError::Kind::kSizeOutOfRange,
-                      "sizes " + std::to_string(size1) + " and " + std::to_string(size2) +
-                          " are not ordered within the log");
+    return tile_error(TileError::Kind::kSizeOutOfRange, "sizes " + std::to_string(size1) + " and " +
+                                                            std::to_string(size2) +
+                                                            " are not ordered within the log");
   }
   if (size1 == 0 || size1 == size2) return std::vector<Hash>{};
   if (size1 < prefix_size(known)) {

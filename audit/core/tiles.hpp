@@ -19,7 +19,7 @@
 
 namespace enclave::audit::tiles {
 
-inline constexpr int kTileHeight = 8;         // stored levels are multiples of this
+inline constexpr int kTileHeight = 8;             // stored levels are multiples of this
 inline constexpr std::uint64_t kTileWidth = 256;  // 2^kTileHeight: the most one read asks for
 
 // A complete perfect subtree the store keeps: level is a positive multiple of kTileHeight.

@@ -25,6 +25,10 @@ std::string short_hash(const Hash& h) {
   return merkle::hash_hex(h).substr(0, 16);
 }
 
+std::string describe_row(const Input& in, std::uint64_t db_index) {
+  return in.describe ? in.describe(db_index) : "row " + std::to_string(db_index);
+}
+
 struct Genuine {
   Hash root;
   std::vector<const SignedCheckpoint*> copies;
@@ -34,8 +38,15 @@ struct Genuine {
 // The genuine checkpoints by size, with findings for the ones that are not.
 std::map<std::uint64_t, Genuine> open_checkpoints(const Input& in, Report& report) {
   std::map<std::uint64_t, Genuine> by_size;
+  // The database and every off-box copy hold the same notes: check each text once.
+  std::map<std::string_view, Result<note::Checkpoint, note::NoteError>> checked;
   for (const auto& c : in.checkpoints) {
-    auto opened = note::open_checkpoint(as_bytes(c.note), *in.key, in.origin);
+    auto at = checked.find(c.note);
+    if (at == checked.end()) {
+      at = checked.emplace(c.note, note::open_checkpoint(as_bytes(c.note), *in.key, in.origin))
+               .first;
+    }
+    const auto& opened = at->second;
     if (!opened) {
       report.findings.push_back({FindingKind::kBadCheckpoint, std::nullopt, std::nullopt,
                                  c.where + ": " + opened.error().describe()});
@@ -95,8 +106,8 @@ std::uint64_t verified_length(const std::string& name, const offbox::Copy& copy,
 class EntryDiff {
  public:
   EntryDiff(std::span<const Hash> trusted, std::uint64_t first, std::uint64_t sealed,
-            const std::vector<Entry>& entries, Report& report)
-      : t_(trusted), first_(first), sealed_(sealed), a_(entries), report_(report) {}
+            const Input& in, Report& report)
+      : t_(trusted), first_(first), sealed_(sealed), in_(in), a_(in.entries), report_(report) {}
 
   // The largest db index holding a sealed entry (after renumbering it may lie past `sealed`).
   std::uint64_t last_sealed_row() const { return last_sealed_row_; }
@@ -180,7 +191,7 @@ class EntryDiff {
         const Entry& e = a_[m->second];
         add(FindingKind::kReordered, t, e.index,
             "sealed entry " + std::to_string(t) + " now sits at " + std::to_string(e.index) + ": " +
-                e.summary);
+                describe_row(in_, e.index));
       } else {
         missing.push_back(t);
       }
@@ -196,10 +207,11 @@ class EntryDiff {
                               ? " (edited in place: the row's stored hash is the sealed one)"
                               : "";
         add(FindingKind::kModified, t, e.index,
-            "sealed entry " + std::to_string(t) + " now reads: " + e.summary + how);
+            "sealed entry " + std::to_string(t) + " now reads: " + describe_row(in_, e.index) +
+                how);
       } else {
         add(FindingKind::kInserted, std::nullopt, e.index,
-            "row " + std::to_string(e.index) + " was never sealed: " + e.summary);
+            "row " + std::to_string(e.index) + " was never sealed: " + describe_row(in_, e.index));
       }
     }
     for (; paired < missing.size(); ++paired) {
@@ -217,6 +229,7 @@ class EntryDiff {
 
   std::span<const Hash> t_;
   std::uint64_t first_, sealed_;
+  const Input& in_;
   const std::vector<Entry>& a_;
   Report& report_;
   std::vector<std::uint64_t> pos_;
@@ -268,7 +281,7 @@ void check_rows_alone(const Input& in, std::uint64_t first, std::uint64_t sealed
           {FindingKind::kModified, e.index, e.index,
            "sealed entry " + std::to_string(e.index) +
                " no longer matches the hash stored when it was appended; it now reads: " +
-               e.summary});
+               describe_row(in, e.index)});
     }
   }
 }
@@ -379,7 +392,7 @@ Report run(const Input& in) {
   std::uint64_t tail_from = sealed;
   if (trusted_length > prefix) {
     report.entry_level = true;
-    EntryDiff diff(trusted_leaves, prefix, trusted_length, in.entries, report);
+    EntryDiff diff(trusted_leaves, prefix, trusted_length, in, report);
     diff.run();
     if (trusted_length == sealed) tail_from = std::max(sealed, diff.last_sealed_row() + 1);
     named_until = trusted_length;

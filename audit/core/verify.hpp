@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,7 +30,6 @@ struct Entry {
   merkle::Hash content_hash{};  // leaf hash recomputed from the row's columns
   merkle::Hash stored_hash{};   // the leaf_hash column written at append
   std::int64_t time_us = 0;
-  std::string summary;  // "login.attempt by alice at site-a: success", for people reading findings
 };
 
 struct SignedCheckpoint {
@@ -47,6 +47,9 @@ struct Input {
   std::vector<SignedCheckpoint> checkpoints;            // database and off-box, any order
   // Each off-box copy and the name to report it by; may be empty.
   std::vector<std::pair<std::string, offbox::Copy>> offbox;
+  // What row db_index says, for people reading findings ("login.attempt by alice at site-a:
+  // success"); called only for rows named in a finding. May be empty.
+  std::function<std::string(std::uint64_t db_index)> describe;
   std::int64_t now_us = 0;
   std::int64_t seal_interval_us = 0;  // entries older than this past the last seal are late
 };

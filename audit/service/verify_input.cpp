@@ -17,14 +17,18 @@ Expected<VerifyMaterial> load_verify_material(LogStore& store, const note::Verif
   if (!archives) return error_of(archives);
   in.archived_prefix = archived_prefix(*archives);
   Bytes leaf;
-  ENCLAVE_TRY(
-      store.scan(in.archived_prefix ? in.archived_prefix->size() : 0, [&](const StoredEvent& row) {
-        leaf.clear();
-        encode_leaf_into(row.event, leaf);
-        in.entries.push_back({row.index, merkle::leaf_hash(leaf), row.stored_hash,
-                              row.event.time_us, formats::summary(row.event)});
-        return true;
-      }));
+  ENCLAVE_TRY(store.scan(in.archived_prefix ? in.archived_prefix->size() : 0, [&](const StoredEvent&
+                                                                                      row) {
+    leaf.clear();
+    encode_leaf_into(row.event, leaf);
+    in.entries.push_back({row.index, merkle::leaf_hash(leaf), row.stored_hash, row.event.time_us});
+    return true;
+  }));
+  in.describe = [&store](std::uint64_t index) -> std::string {
+    auto row = store.get(index);
+    if (!row || !*row) return "row " + std::to_string(index) + " (unreadable)";
+    return formats::summary((*row)->event);
+  };
   auto checkpoints = store.checkpoints();
   if (!checkpoints) return error_of(checkpoints);
   for (const auto& c : *checkpoints) {

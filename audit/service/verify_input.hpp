@@ -18,8 +18,8 @@ struct VerifyMaterial {
   std::vector<std::pair<std::string, std::uint64_t>> copies;  // each copy read: path, leaves
 };
 
-// input.key points at `key`, which must outlive the result. now_us and seal_interval_us are
-// left for the caller.
+// input.key points at `key`, and input.describe reads rows from `store`: both must outlive the
+// result. now_us and seal_interval_us are left for the caller.
 Expected<VerifyMaterial> load_verify_material(LogStore& store, const note::Verifier& key,
                                               std::span<const std::filesystem::path> offbox);
 
