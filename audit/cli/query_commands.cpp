@@ -93,8 +93,8 @@ Expected<std::pair<std::int64_t, std::int64_t>> month_range(const std::string& m
   if (month.size() != 7 || month[4] != '-' || offset.size() != 6) return bad();
   int year = std::atoi(month.substr(0, 4).c_str());
   int mon = std::atoi(month.substr(5, 2).c_str());
-  if (year < 1970 || mon < 1 || mon > 12) return bad();
-  char next[16];
+  if (year < 1970 || year > 9998 || mon < 1 || mon > 12) return bad();
+  char next[32];
   std::snprintf(next, sizeof next, "%04d-%02d", mon == 12 ? year + 1 : year,
                 mon == 12 ? 1 : mon + 1);
   auto start = parse_time_us(month + "-01T00:00:00" + offset);
