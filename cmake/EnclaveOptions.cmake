@@ -7,8 +7,7 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_L
 endif()
 
 if(ENCLAVE_SANITIZE)
-  # -O1 keeps the sanitized test build quick enough to run everything in CI.
-  add_compile_options(-O1 -fsanitize=address,undefined -fno-omit-frame-pointer
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
                       -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()
