@@ -9,6 +9,7 @@
 #include "audit/cli/commands.hpp"
 #include "audit/core/formats.hpp"
 #include "audit/core/note.hpp"
+#include "audit/core/tiles.hpp"
 #include "audit/service/sinks.hpp"
 
 namespace enclave::audit::cli {
@@ -82,19 +83,21 @@ int run_export(const Context& ctx, const ExportOptions& o) {
     }
     seal = *opened;
   }
-  // The tree the proofs come from: the archived prefix plus every stored leaf hash.
+  // Proofs come from the stored tree nodes (tiles.hpp): a few reads each, however large the
+  // log. The stored nodes must reproduce the checkpoint, or the export stops here.
   auto archives = store->archives();
   if (!archives) return enclave::cli::report_error(archives.error());
   auto prefix = archived_prefix(*archives);
-  auto tree = prefix ? merkle::Tree::from_prefix(*prefix) : merkle::Tree();
-  auto scanned = store->scan_hashes(tree.size(),
-                                    [&](std::uint64_t, const merkle::Hash& h) { tree.append(h); });
-  if (!scanned) return enclave::cli::report_error(scanned.error());
-  if (seal && (tree.size() < seal->size || tree.root(seal->size).value() != seal->root)) {
-    return enclave::cli::report_error(
-        {Errc::kCorrupt,
-         "the stored leaves do not reproduce the latest checkpoint; run "
-         "`enclave-audit verify` before exporting"});
+  tiles::KnownRanges known{prefix ? &*prefix : nullptr, nullptr};
+  StoreNodeReader reader(*store);
+  if (seal) {
+    auto root = tiles::root(reader, seal->size, known);
+    if (!root || *root != seal->root) {
+      return enclave::cli::report_error(
+          {Errc::kCorrupt,
+           "the stored tree does not reproduce the latest checkpoint; run "
+           "`enclave-audit verify` before exporting"});
+    }
   }
   auto events = store->query(*query);
   if (!events) return enclave::cli::report_error(events.error());
@@ -116,7 +119,7 @@ int run_export(const Context& ctx, const ExportOptions& o) {
     auto leaf = encode_leaf(e);
     std::optional<std::vector<merkle::Hash>> proof;
     if (seal && s.index < seal->size) {
-      auto p = tree.inclusion_proof(s.index, seal->size);
+      auto p = tiles::inclusion_proof(reader, s.index, seal->size, known);
       if (p &&
           merkle::verify_inclusion(s.index, seal->size, merkle::leaf_hash(leaf), *p, seal->root)) {
         proof = std::move(p).value();
@@ -264,6 +267,73 @@ int run_verify_export(const Context& ctx, const std::filesystem::path& file) {
   return problems.empty() ? 0 : 1;
 }
 
+// One entry's inclusion proof against a signed checkpoint: the latest, or the one of `size`.
+int run_prove(const Context& ctx, std::uint64_t index, std::optional<std::uint64_t> size) {
+  auto store = ctx.open_store();
+  if (!store) return enclave::cli::report_error(store.error());
+  auto key = ctx.verifier();
+  if (!key) return enclave::cli::report_error(key.error());
+  auto checkpoints = store->checkpoints();
+  if (!checkpoints) return enclave::cli::report_error(checkpoints.error());
+  const StoredCheckpoint* chosen = nullptr;
+  for (const auto& c : *checkpoints) {
+    if (!size || c.size == *size) chosen = &c;
+  }
+  if (!chosen) {
+    return enclave::cli::report_error(
+        {Errc::kNotFound, size ? "no checkpoint of size " + std::to_string(*size)
+                               : std::string("nothing is sealed yet")});
+  }
+  auto seal = note::open_checkpoint(as_bytes(chosen->note), *key, key->name());
+  if (!seal) {
+    return enclave::cli::report_error(
+        {Errc::kCorrupt, "the checkpoint does not verify: " + seal.error().describe()});
+  }
+  auto row = store->get(index);
+  if (!row) return enclave::cli::report_error(row.error());
+  if (!*row) {
+    return enclave::cli::report_error(
+        {Errc::kNotFound, "entry " + std::to_string(index) + " is not in the database"});
+  }
+  auto archives = store->archives();
+  if (!archives) return enclave::cli::report_error(archives.error());
+  auto prefix = archived_prefix(*archives);
+  tiles::KnownRanges known{prefix ? &*prefix : nullptr, nullptr};
+  StoreNodeReader reader(*store);
+  auto proof = tiles::inclusion_proof(reader, index, seal->size, known);
+  if (!proof) {
+    return enclave::cli::report_error({Errc::kInvalidArgument, proof.error().describe()});
+  }
+  auto leaf = encode_leaf((*row)->event);
+  bool proven =
+      merkle::verify_inclusion(index, seal->size, merkle::leaf_hash(leaf), *proof, seal->root)
+          .has_value();
+  nlohmann::json hashes = nlohmann::json::array();
+  for (const auto& h : *proof) hashes.push_back(base64_encode(h));
+  if (ctx.json) {
+    std::cout << nlohmann::json{{"index", index},
+                                {"tree_size", seal->size},
+                                {"leaf", base64_encode(leaf)},
+                                {"hashes", hashes},
+                                {"verified", proven},
+                                {"checkpoint", chosen->note}}
+                     .dump(2)
+              << "\n";
+  } else {
+    std::cout << "entry " << index << ": " << formats::summary((*row)->event) << "\n"
+              << "sealed by the checkpoint of size " << seal->size << ", root "
+              << base64_encode(seal->root) << "\n";
+    for (std::size_t i = 0; i < proof->size(); ++i) {
+      std::cout << "  path " << (i < 10 ? " " : "") << i << "  " << hashes[i].get<std::string>()
+                << "\n";
+    }
+    std::cout << (proven ? "verified: the entry, as stored, is in the signed tree\n"
+                         : "DOES NOT VERIFY: the entry or the stored tree was changed; run "
+                           "`enclave-audit verify`\n");
+  }
+  return proven ? 0 : 1;
+}
+
 int run_forward(const Context& ctx, const ExportOptions& o) {
   if (o.format != "syslog" && o.format != "ocsf") {
     return enclave::cli::report_error({Errc::kInvalidArgument, "--format is syslog or ocsf"});
@@ -313,6 +383,14 @@ void add_export(CLI::App& app, Context& ctx) {
   auto* check = app.add_subcommand("verify-export", "check a JSONL export's proofs");
   check->add_option("file", *file, "the export")->required();
   check->callback([&ctx, file] { exit_code() = run_verify_export(ctx, *file); });
+
+  auto index = std::make_shared<std::uint64_t>(0);
+  auto size = std::make_shared<std::optional<std::uint64_t>>();
+  auto* prove = app.add_subcommand("prove", "one entry's inclusion proof, checked");
+  prove->add_option("index", *index, "the entry's index")->required();
+  prove->add_option("--size", *size,
+                    "the size of the checkpoint to prove against (default: the latest)");
+  prove->callback([&ctx, index, size] { exit_code() = run_prove(ctx, *index, *size); });
 
   auto fwd = std::make_shared<ExportOptions>();
   fwd->format = "syslog";

@@ -214,7 +214,7 @@ struct Daemon::Impl : ipc::Handler {
   uid_t own_uid = ::getuid();
 
   // Writer-thread state (no lock: only the writer touches it after open()).
-  merkle::CompactRange range;
+  tiles::TileWriter tree;  // the compact range of every entry, and the nodes each batch completes
   std::uint64_t sealed = 0;
   Clock::time_point last_seal = Clock::now();
   std::vector<OffboxFile> offbox_files;
@@ -266,8 +266,8 @@ struct Daemon::Impl : ipc::Handler {
     const std::string db = config.database.string();
     auto archives = store.archives();
     if (!archives) return error_of(archives);
-    range = archived_prefix(*archives).value_or(merkle::CompactRange{});
-    const std::uint64_t live_start = range.size();
+    tree = tiles::TileWriter(archived_prefix(*archives).value_or(merkle::CompactRange{}));
+    const std::uint64_t live_start = tree.size();
     auto end = store.end_index();
     if (!end) return error_of(end);
     auto latest = store.latest_checkpoint();
@@ -302,9 +302,9 @@ struct Daemon::Impl : ipc::Handler {
     }
     bool seal_checked = false;
     auto check_seal = [&]() -> Status {
-      if (!seal || seal_checked || range.size() != seal->size) return {};
+      if (!seal || seal_checked || tree.size() != seal->size) return {};
       seal_checked = true;
-      if (range.root() == seal->root) return {};
+      if (tree.root() == seal->root) return {};
       return fail(Errc::kCorrupt, db +
                                       ": its entries no longer reproduce its latest checkpoint "
                                       "(size " +
@@ -315,18 +315,18 @@ struct Daemon::Impl : ipc::Handler {
     Status problem;
     ENCLAVE_TRY(store.scan_hashes(live_start, [&](std::uint64_t idx, const merkle::Hash& h) {
       if (!problem) return;
-      if (idx != range.size()) {
-        problem = fail(Errc::kCorrupt, db + ": entry " + std::to_string(range.size()) +
+      if (idx != tree.size()) {
+        problem = fail(Errc::kCorrupt, db + ": entry " + std::to_string(tree.size()) +
                                            " is missing; run `enclave-audit verify`");
         return;
       }
       if (idx >= unsent_first) unsent_hashes.push_back(h);
-      range.append(h);
+      (void)tree.append(std::span(&h, 1));  // its nodes were stored with it
       problem = check_seal();
     }));
     ENCLAVE_TRY(problem);
     if (seal && !seal_checked) {
-      return fail(Errc::kCorrupt, db + ": the log holds " + std::to_string(range.size()) +
+      return fail(Errc::kCorrupt, db + ": the log holds " + std::to_string(tree.size()) +
                                       " entries but its latest checkpoint seals " +
                                       std::to_string(seal->size) + "; run `enclave-audit verify`");
     }
@@ -340,7 +340,7 @@ struct Daemon::Impl : ipc::Handler {
       return false;
     }));
     ENCLAVE_TRY(problem);
-    size_seen = range.size();
+    size_seen = tree.size();
     sealed_seen = sealed;
     return {};
   }
@@ -543,7 +543,7 @@ struct Daemon::Impl : ipc::Handler {
       {
         std::unique_lock lock(mu);
         auto due = [&] { return !queue.empty() || !controls.empty() || stopping; };
-        if (sealed < range.size()) {
+        if (sealed < tree.size()) {
           wake.wait_until(lock, last_seal + config.checkpoint_every, due);
         } else {
           wake.wait(lock, due);
@@ -562,8 +562,8 @@ struct Daemon::Impl : ipc::Handler {
         c.respond(c.kind == Control::Kind::kCheckpoint ? forced_checkpoint()
                                                        : archive(c.before_us));
       }
-      if (sealed < range.size() && (range.size() - sealed >= config.checkpoint_every_entries ||
-                                    Clock::now() - last_seal >= config.checkpoint_every)) {
+      if (sealed < tree.size() && (tree.size() - sealed >= config.checkpoint_every_entries ||
+                                   Clock::now() - last_seal >= config.checkpoint_every)) {
         (void)checkpoint();
       }
       if (last) {
@@ -582,37 +582,38 @@ struct Daemon::Impl : ipc::Handler {
       p.event.time_us = time;
       events.push_back(std::move(p.event));
     }
-    const std::uint64_t first = range.size();
-    auto hashes = store.append(first, events);
-    if (!hashes) {
+    const std::uint64_t first = tree.size();
+    auto hashes = leaf_hashes(events);
+    auto grown = tree;
+    auto nodes = grown.append(hashes);
+    if (auto stored = store.append(first, events, hashes, nodes); !stored) {
       counters.append_failures += batch.size();
-      spdlog::error("could not store {} audit events: {}", batch.size(), hashes.error().describe());
+      spdlog::error("could not store {} audit events: {}", batch.size(), stored.error().describe());
       for (auto& p : batch) {
-        if (p.respond) p.respond(ipc::Response::failure(p.id, hashes.error()));
+        if (p.respond) p.respond(ipc::Response::failure(p.id, stored.error()));
       }
       return;
     }
+    tree = std::move(grown);
     counters.batches++;
     counters.appended += batch.size();
     const std::string time_text = format_time_us(time);
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      range.append((*hashes)[i]);
-      unsent_hashes.push_back((*hashes)[i]);
+      unsent_hashes.push_back(hashes[i]);
       if (batch[i].respond) {
-        batch[i].respond(
-            ipc::Response::success(batch[i].id, {{"index", first + i},
-                                                 {"leaf_hash", base64_encode((*hashes)[i])},
-                                                 {"time", time_text}}));
+        batch[i].respond(ipc::Response::success(
+            batch[i].id,
+            {{"index", first + i}, {"leaf_hash", base64_encode(hashes[i])}, {"time", time_text}}));
       }
     }
-    size_seen = range.size();
+    size_seen = tree.size();
   }
 
   // Signs and stores a checkpoint of the whole log, then copies it off the box.
   Expected<std::string> checkpoint() {
     last_seal = Clock::now();  // a failure is retried after the interval, not in a loop
-    if (sealed == range.size()) return std::string();
-    note::Checkpoint cp{config.origin, range.size(), range.root(), {}};
+    if (sealed == tree.size()) return std::string();
+    note::Checkpoint cp{config.origin, tree.size(), tree.root(), {}};
     auto text = note::format_note(signer.sign_note(note::format_checkpoint(cp)));
     const std::int64_t time = now_us();
     if (auto stored = store.add_checkpoint({cp.size, time, text}); !stored) {
@@ -630,10 +631,10 @@ struct Daemon::Impl : ipc::Handler {
 
   void copy_off_box(std::int64_t time, const std::string& note) {
     std::vector<std::string> errors;
-    std::uint64_t keep_from = range.size();
+    std::uint64_t keep_from = tree.size();
     for (auto& f : offbox_files) {
       auto from = f.position() - unsent_first;
-      auto leaves = std::span(unsent_hashes).subspan(from, range.size() - f.position());
+      auto leaves = std::span(unsent_hashes).subspan(from, tree.size() - f.position());
       if (auto w = f.write(leaves, time, note); !w) {
         spdlog::error("could not copy the checkpoint off the box: {}", w.error().describe());
         errors.push_back(w.error().describe());
@@ -785,8 +786,8 @@ Status Daemon::run() {
   d.server = std::make_unique<ipc::Server>(d.io, options, d);
   ENCLAVE_TRY(d.server->start());
   d.record("audit.start", "success", nullptr, d.config.origin,
-           {{"size", d.range.size()}, {"sealed", d.sealed}, {"key", d.signer.verifier_key()}});
-  spdlog::info("serving {} entries ({} sealed) at {}", d.range.size(), d.sealed,
+           {{"size", d.tree.size()}, {"sealed", d.sealed}, {"key", d.signer.verifier_key()}});
+  spdlog::info("serving {} entries ({} sealed) at {}", d.tree.size(), d.sealed,
                d.config.socket.string());
   std::thread writer([&d] { d.writer(); });
   std::thread checkpointer([&d] { d.wal_checkpointer(); });
@@ -798,7 +799,7 @@ Status Daemon::run() {
   writer.join();
   d.wake_checkpointer.notify_one();
   checkpointer.join();
-  spdlog::info("stopped with {} entries, all sealed", d.range.size());
+  spdlog::info("stopped with {} entries, all sealed", d.tree.size());
   return {};
 }
 

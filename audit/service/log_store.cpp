@@ -42,6 +42,12 @@ CREATE TABLE archives (
   sha256       TEXT NOT NULL,
   prefix_nodes BLOB NOT NULL
 );
+CREATE TABLE tree_nodes (
+  level INTEGER NOT NULL,
+  idx   INTEGER NOT NULL,
+  hash  BLOB NOT NULL,
+  PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -89,24 +95,19 @@ Expected<LogStore> LogStore::open(const std::filesystem::path& path, store::Open
   return LogStore(std::move(db).value());
 }
 
-Expected<std::vector<merkle::Hash>> LogStore::append(std::uint64_t first,
-                                                     std::span<const Event> events) {
-  std::vector<merkle::Hash> hashes;
-  hashes.reserve(events.size());
+Status LogStore::append(std::uint64_t first, std::span<const Event> events,
+                        std::span<const merkle::Hash> hashes,
+                        std::span<const tiles::StoredNode> nodes) {
+  if (hashes.size() != events.size()) return fail(Errc::kInternal, "one leaf hash per event");
   ENCLAVE_TRY(db_.begin_immediate());
   auto written = [&]() -> Status {
     auto insert = db_.prepare(
         "INSERT INTO events (idx, time_us, source, actor_kind, actor, site, device, session, "
         "type, outcome, object, details, leaf_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!insert) return error_of(insert);
-    Bytes leaf;
     for (std::size_t i = 0; i < events.size(); ++i) {
       const Event& e = events[i];
-      leaf.clear();
-      encode_leaf_into(e, leaf);
-      hashes.push_back(merkle::leaf_hash(leaf));
-      auto& s = insert.value();
-      s.bind(1, static_cast<std::int64_t>(first + i))
+      insert->bind(1, static_cast<std::int64_t>(first + i))
           .bind(2, e.time_us)
           .bind(3, e.source)
           .bind(4, e.actor_kind)
@@ -118,21 +119,31 @@ Expected<std::vector<merkle::Hash>> LogStore::append(std::uint64_t first,
           .bind(10, e.outcome)
           .bind(11, e.object)
           .bind(12, e.details)
-          .bind(13, ByteSpan(hashes.back()));
-      ENCLAVE_TRY(s.run());
-      s.reset();
+          .bind(13, ByteSpan(hashes[i]));
+      ENCLAVE_TRY(insert->run());
+      insert->reset();
+    }
+    if (nodes.empty()) return {};
+    auto node = db_.prepare("INSERT INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)");
+    if (!node) return error_of(node);
+    for (const auto& n : nodes) {
+      node->bind(1, std::int64_t{n.level})
+          .bind(2, static_cast<std::int64_t>(n.index))
+          .bind(3, ByteSpan(n.hash));
+      ENCLAVE_TRY(node->run());
+      node->reset();
     }
     return {};
   }();
   if (!written) {
     (void)db_.rollback();
-    return error_of(written);
+    return written;
   }
   if (auto committed = db_.commit(); !committed) {
     (void)db_.rollback();
-    return error_of(committed);
+    return committed;
   }
-  return hashes;
+  return {};
 }
 
 Status LogStore::add_checkpoint(const StoredCheckpoint& c) {
@@ -324,7 +335,12 @@ Status LogStore::drop_archived(const ArchiveRecord& r) {
     auto drop = db_.prepare("DELETE FROM events WHERE idx >= ? AND idx < ?");
     if (!drop) return error_of(drop);
     drop->bind(1, static_cast<std::int64_t>(r.first)).bind(2, static_cast<std::int64_t>(r.end));
-    return drop->run();
+    ENCLAVE_TRY(drop->run());
+    // Stored nodes wholly inside the archive are never read again (tiles.hpp, KnownRanges).
+    auto drop_nodes = db_.prepare("DELETE FROM tree_nodes WHERE ((idx + 1) << level) <= ?");
+    if (!drop_nodes) return error_of(drop_nodes);
+    drop_nodes->bind(1, static_cast<std::int64_t>(r.end));
+    return drop_nodes->run();
   }();
   if (!done) {
     (void)db_.rollback();
@@ -350,6 +366,62 @@ Status LogStore::set_meta(std::string_view key, std::string_view value) {
   if (!s) return error_of(s);
   s->bind(1, key).bind(2, value);
   return s->run();
+}
+
+namespace {
+
+Expected<std::vector<merkle::Hash>> read_hashes(store::Statement& s, std::uint64_t count,
+                                                const std::string& what) {
+  std::vector<merkle::Hash> out;
+  out.reserve(count);
+  while (true) {
+    auto row = s.step();
+    if (!row) return error_of(row);
+    if (!*row) break;
+    auto h = merkle::hash_from_bytes(s.column_blob(0));
+    if (!h) return fail(Errc::kCorrupt, what + ": a stored hash is not 32 bytes");
+    out.push_back(*h);
+  }
+  if (out.size() != count) {
+    return fail(Errc::kNotFound, what + ": " + std::to_string(out.size()) + " of " +
+                                     std::to_string(count) + " hashes are stored");
+  }
+  return out;
+}
+
+}  // namespace
+
+Expected<std::vector<merkle::Hash>> StoreNodeReader::leaves(std::uint64_t first,
+                                                            std::uint64_t count) {
+  auto s = store_.database().prepare(
+      "SELECT leaf_hash FROM events WHERE idx >= ? AND idx < ? ORDER BY idx");
+  if (!s) return error_of(s);
+  s->bind(1, static_cast<std::int64_t>(first)).bind(2, static_cast<std::int64_t>(first + count));
+  return read_hashes(*s, count, "leaf hashes from " + std::to_string(first));
+}
+
+Expected<std::vector<merkle::Hash>> StoreNodeReader::nodes(int level, std::uint64_t first,
+                                                           std::uint64_t count) {
+  auto s = store_.database().prepare(
+      "SELECT hash FROM tree_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx");
+  if (!s) return error_of(s);
+  s->bind(1, std::int64_t{level})
+      .bind(2, static_cast<std::int64_t>(first))
+      .bind(3, static_cast<std::int64_t>(first + count));
+  return read_hashes(
+      *s, count, "tree nodes of level " + std::to_string(level) + " from " + std::to_string(first));
+}
+
+std::vector<merkle::Hash> leaf_hashes(std::span<const Event> events) {
+  std::vector<merkle::Hash> out;
+  out.reserve(events.size());
+  Bytes leaf;
+  for (const auto& e : events) {
+    leaf.clear();
+    encode_leaf_into(e, leaf);
+    out.push_back(merkle::leaf_hash(leaf));
+  }
+  return out;
 }
 
 std::optional<merkle::CompactRange> archived_prefix(const std::vector<ArchiveRecord>& archives) {

@@ -13,6 +13,7 @@
 
 #include "audit/core/event.hpp"
 #include "audit/core/merkle.hpp"
+#include "audit/core/tiles.hpp"
 #include "common/result.hpp"
 #include "common/store.hpp"
 
@@ -53,9 +54,12 @@ class LogStore {
 
   store::Database& database() { return db_; }
 
-  // Appends events at indexes first, first+1, ... in one transaction, which is durable when
-  // this returns (synchronous=FULL). Returns the leaf hashes; on any error nothing is written.
-  Expected<std::vector<merkle::Hash>> append(std::uint64_t first, std::span<const Event> events);
+  // Appends events at indexes first, first+1, ... with their leaf hashes, and the tree nodes
+  // they complete (tiles::TileWriter), in one transaction, which is durable when this returns
+  // (synchronous=FULL). On any error nothing is written.
+  Status append(std::uint64_t first, std::span<const Event> events,
+                std::span<const merkle::Hash> leaf_hashes,
+                std::span<const tiles::StoredNode> nodes);
 
   Status add_checkpoint(const StoredCheckpoint& checkpoint);
   Expected<std::vector<StoredCheckpoint>> checkpoints();
@@ -84,6 +88,21 @@ class LogStore {
   explicit LogStore(store::Database db) : db_(std::move(db)) {}
   store::Database db_;
 };
+
+// Proofs straight from the database: leaf hashes from events, stored nodes from tree_nodes.
+class StoreNodeReader : public tiles::NodeReader {
+ public:
+  explicit StoreNodeReader(LogStore& store) : store_(store) {}
+  Expected<std::vector<merkle::Hash>> leaves(std::uint64_t first, std::uint64_t count) override;
+  Expected<std::vector<merkle::Hash>> nodes(int level, std::uint64_t first,
+                                            std::uint64_t count) override;
+
+ private:
+  LogStore& store_;
+};
+
+// The leaf hash of each event.
+std::vector<merkle::Hash> leaf_hashes(std::span<const Event> events);
 
 // The archived prefix the live log starts from: the newest archive's compact range, if any.
 std::optional<merkle::CompactRange> archived_prefix(const std::vector<ArchiveRecord>& archives);
