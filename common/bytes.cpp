@@ -26,7 +26,6 @@ constexpr std::array<std::int8_t, 256> make_b64_table() {
 constexpr auto kB64Table = make_b64_table();
 }  // namespace
 
-
 std::string hex_encode(ByteSpan data) {
   std::string out;
   out.reserve(data.size() * 2);
@@ -105,12 +104,41 @@ std::optional<Bytes> base64_decode(std::string_view text) {
   return out;
 }
 
+std::optional<char32_t> utf8_next(std::string_view s, std::size_t& i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  std::size_t n = c < 0x80           ? 1
+                  : (c >> 5) == 0x6  ? 2
+                  : (c >> 4) == 0xe  ? 3
+                  : (c >> 3) == 0x1e ? 4
+                                     : 0;
+  if (n == 0 || n > s.size() - i) return std::nullopt;
+  char32_t cp = n == 1 ? c : c & (0x7f >> n);
+  for (std::size_t k = 1; k < n; ++k) {
+    auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xc0) != 0x80) return std::nullopt;
+    cp = cp << 6 | (cc & 0x3f);
+  }
+  static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return std::nullopt;
+  i += n;
+  return cp;
+}
+
+bool is_valid_utf8(std::string_view text) {
+  for (std::size_t at = 0; at < text.size();) {
+    if (!utf8_next(text, at)) return false;
+  }
+  return true;
+}
+
 bool constant_time_equal(ByteSpan a, ByteSpan b) {
   if (a.size() != b.size()) return false;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-void secure_wipe(void* data, std::size_t size) { OPENSSL_cleanse(data, size); }
+void secure_wipe(void* data, std::size_t size) {
+  OPENSSL_cleanse(data, size);
+}
 
 std::optional<std::uint8_t> ReadCursor::u8() {
   if (remaining() < 1) return std::nullopt;
@@ -153,6 +181,5 @@ void WriteCursor::u32be(std::uint32_t v) {
 void WriteCursor::u64be(std::uint64_t v) {
   for (int s = 56; s >= 0; s -= 8) out_.push_back(static_cast<std::uint8_t>(v >> s));
 }
-
 
 }  // namespace enclave

@@ -29,6 +29,12 @@ std::optional<Bytes> hex_decode(std::string_view hex);
 std::string base64_encode(ByteSpan data);
 std::optional<Bytes> base64_decode(std::string_view text);
 
+// Decodes the UTF-8 sequence at text[at] and advances `at` past it; nullopt for anything that
+// is not UTF-8 (truncated, overlong, a surrogate, past U+10FFFF), leaving `at` unchanged.
+// Requires at < text.size().
+std::optional<char32_t> utf8_next(std::string_view text, std::size_t& at);
+bool is_valid_utf8(std::string_view text);
+
 // Compares secrets without leaking the position of the first difference. Lengths are public.
 bool constant_time_equal(ByteSpan a, ByteSpan b);
 

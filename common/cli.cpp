@@ -1,5 +1,7 @@
 #include "common/cli.hpp"
 
+#include "common/bytes.hpp"
+
 #include <cstdlib>
 #include <iostream>
 
@@ -50,33 +52,35 @@ Expected<policy::Document> load_policy(const CommonOptions& options, std::string
 std::size_t display_width(std::string_view text) {
   std::size_t width = 0;
   for (std::size_t i = 0; i < text.size();) {
-    auto c = static_cast<unsigned char>(text[i]);
-    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : 4;
-    char32_t cp = n == 1 ? c : c & (0x7f >> n);
-    for (std::size_t k = 1; k < n && i + k < text.size(); ++k) {
-      cp = cp << 6 | (static_cast<unsigned char>(text[i + k]) & 0x3f);
+    auto cp = utf8_next(text, i);
+    if (!cp) {
+      ++i;  // a stray byte shows as one replacement character
+      ++width;
+      continue;
     }
-    width += is_wide(cp) ? 2 : 1;
-    i += n;
+    width += is_wide(*cp) ? 2 : 1;
   }
   return width;
 }
 
 void TextTable::print(std::ostream& out) const {
   std::vector<std::size_t> widths(headers_.size(), 0);
+  std::vector<bool> numeric(headers_.size(), !rows_.empty());  // right-aligned columns
   for (std::size_t c = 0; c < headers_.size(); ++c) widths[c] = display_width(headers_[c]);
   for (const auto& row : rows_) {
-    for (std::size_t c = 0; c < row.size() && c < widths.size(); ++c) {
-      widths[c] = std::max(widths[c], display_width(row[c]));
+    for (std::size_t c = 0; c < widths.size(); ++c) {
+      const std::string& cell = c < row.size() ? row[c] : std::string();
+      widths[c] = std::max(widths[c], display_width(cell));
+      if (!cell.empty() && cell != "-" && !is_number(cell)) numeric[c] = false;
     }
   }
-  auto line = [&](const std::vector<std::string>& cells, bool header) {
+  auto line = [&](const std::vector<std::string>& cells) {
     std::string text;
     for (std::size_t c = 0; c < widths.size(); ++c) {
       const std::string& cell = c < cells.size() ? cells[c] : std::string();
       std::string pad(widths[c] - display_width(cell), ' ');
       bool last = c + 1 == widths.size();
-      if (!header && is_number(cell)) {
+      if (numeric[c]) {
         text += pad + cell;
       } else {
         text += cell + (last ? "" : pad);
@@ -85,8 +89,8 @@ void TextTable::print(std::ostream& out) const {
     }
     out << text << '\n';
   };
-  line(headers_, true);
-  for (const auto& row : rows_) line(row, false);
+  line(headers_);
+  for (const auto& row : rows_) line(row);
 }
 
 std::string with_commas(std::uint64_t n) {

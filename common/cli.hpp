@@ -28,7 +28,8 @@ void add_common_options(CLI::App& app, CommonOptions& options);
 // Loads policies/<file> (e.g. "audit.toml").
 Expected<policy::Document> load_policy(const CommonOptions& options, std::string_view file);
 
-// A table printed with aligned columns; numbers (cells that parse as numbers) align right.
+// A table printed with aligned columns; a column whose every cell is a number (or empty, or
+// "-") is aligned right, header included.
 class TextTable {
  public:
   explicit TextTable(std::vector<std::string> headers) : headers_(std::move(headers)) {}

@@ -110,28 +110,6 @@ std::string hex32(std::uint32_t v) {
   return buf;
 }
 
-// Decodes one UTF-8 sequence at s[i], advancing i; nullopt for anything that is not UTF-8
-// (truncated, overlong, surrogate, past U+10FFFF).
-std::optional<char32_t> next_code_point(std::string_view s, std::size_t& i) {
-  auto c = static_cast<unsigned char>(s[i]);
-  std::size_t n = c < 0x80           ? 1
-                  : (c >> 5) == 0x6  ? 2
-                  : (c >> 4) == 0xe  ? 3
-                  : (c >> 3) == 0x1e ? 4
-                                     : 0;
-  if (n == 0 || n > s.size() - i) return std::nullopt;
-  char32_t cp = n == 1 ? c : c & (0x7f >> n);
-  for (std::size_t k = 1; k < n; ++k) {
-    auto cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xc0) != 0x80) return std::nullopt;
-    cp = cp << 6 | (cc & 0x3f);
-  }
-  static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return std::nullopt;
-  i += n;
-  return cp;
-}
-
 // Unicode White_Space, as Go's unicode.IsSpace (the reference implementation's test).
 bool is_unicode_space(char32_t cp) {
   return (cp >= 0x09 && cp <= 0x0d) || cp == 0x20 || cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
@@ -144,7 +122,7 @@ bool is_unicode_space(char32_t cp) {
 bool is_valid_key_name(std::string_view name) {
   if (name.empty()) return false;
   for (std::size_t i = 0; i < name.size();) {
-    auto cp = next_code_point(name, i);
+    auto cp = utf8_next(name, i);
     if (!cp || *cp < 0x20 || *cp == '+' || is_unicode_space(*cp)) return false;
   }
   return true;
@@ -279,7 +257,7 @@ Result<Note, NoteError> parse_note(ByteSpan bytes) {
   std::size_t line_no = 1;
   for (std::size_t i = 0; i < text.size();) {
     std::size_t at = i;
-    auto cp = next_code_point(text, i);
+    auto cp = utf8_next(text, i);
     if (!cp) {
       return note_error(Kind::kNotUtf8, "line " + std::to_string(line_no) +
                                             ": invalid UTF-8 at byte " + std::to_string(at));
