@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# On-demand benchmarks (never in CI): builds a Release tree without sanitizers, then measures
+# every figure docs/benchmarks.md records. Run it on a quiet machine.
+#   ./scripts/bench.sh            everything (about 4 minutes, plus 1 minute the first time to
+#                                 build the 1,000,000-event fixture under $TMPDIR)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/bootstrap.sh
+build=build/bench
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DENCLAVE_TESTS=OFF \
+  -DENCLAVE_BENCH=ON >/dev/null
+cmake --build "$build"
+bin=$build/bin
+
+work=$(mktemp -d)
+trap 'kill $auditd 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+mkdir -p "$work/policies"
+sed "s|^socket = .*|socket = \"$work/auditd.sock\"|" policies/audit.toml >"$work/policies/audit.toml"
+export ENCLAVE_POLICIES=$work/policies ENCLAVE_STATE_DIR=$work/state
+"$bin/enclave-auditd" keygen >/dev/null
+"$bin/enclave-auditd" run --log-level warn &
+auditd=$!
+for _ in $(seq 100); do [[ -S $work/auditd.sock ]] && break; sleep 0.1; done
+
+echo "== enclave-auditd, default policy (checkpoint every 1000 entries / 5 s, off-box file)"
+echo "-- closed loop, 8 clients, 64 appends in flight each, 10 s"
+"$bin/audit_load" --socket "$work/auditd.sock" --clients 8 --window 64 --seconds 10
+echo "-- closed loop, 8 clients, 1 append in flight each, 10 s"
+"$bin/audit_load" --socket "$work/auditd.sock" --clients 8 --window 1 --seconds 10
+echo "-- open loop, 1,000 appends/s from 8 clients, 30 s"
+"$bin/audit_load" --socket "$work/auditd.sock" --clients 8 --rate 1000 --seconds 30
+kill -TERM $auditd
+wait $auditd || true
+echo "-- the peer: SQLite, same schema and durability, one transaction per append, 8 clients, 10 s"
+"$bin/audit_load" --naive-sqlite "$work" --clients 8 --seconds 10
+
+echo "== Merkle tree (in memory)"
+"$bin/merkle_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+echo "== Tiled proofs (in-memory node store)"
+"$bin/tiles_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+echo "== The audit store at 1,000,000 events"
+"$bin/audit_store_bench"
