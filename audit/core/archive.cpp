@@ -6,9 +6,7 @@ namespace enclave::audit::archive {
 
 namespace {
 
-Unexpected<ParseError> line_error(std::size_t line, std::string message) {
-  return {ParseError{line, std::move(message)}};
-}
+using jsonl::line_error;
 
 std::optional<std::uint64_t> unsigned_field(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
@@ -24,93 +22,87 @@ std::optional<std::string> string_field(const nlohmann::json& j, const char* key
 
 }  // namespace
 
-std::string ParseError::describe() const {
-  return "line " + std::to_string(line) + ": " + message;
-}
-
 Result<Archive, ParseError> parse(ByteSpan bytes) {
   Archive a;
-  std::string_view rest = as_chars(bytes);
-  std::size_t line = 0;
   enum class Expect { kHeader, kPrefix, kBody, kDone } expect = Expect::kHeader;
-  while (!rest.empty()) {
-    ++line;
-    auto end = rest.find('\n');
-    if (end == std::string_view::npos) return line_error(line, "last line has no newline");
-    if (end > kMaxLineSize) return line_error(line, "line longer than 1 MiB");
-    auto j = nlohmann::json::parse(rest.substr(0, end), nullptr, false);
-    rest.remove_prefix(end + 1);
-    if (j.is_discarded() || !j.is_object()) return line_error(line, "not a JSON object");
-    auto type = string_field(j, "type");
-    if (!type) return line_error(line, "record without a type");
-    switch (expect) {
-      case Expect::kHeader: {
-        auto version = unsigned_field(j, "version");
-        auto origin = string_field(j, "origin");
-        auto first = unsigned_field(j, "first");
-        auto last = unsigned_field(j, "end");
-        auto created = string_field(j, "created");
-        auto created_us = created ? parse_time_us(*created) : std::nullopt;
-        if (*type != "archive" || version != 1u || !origin || !first || !last || !created_us) {
-          return line_error(line, "expected the archive header (version 1)");
-        }
-        if (*first >= *last) return line_error(line, "archive range is empty");
-        a.origin = *origin;
-        a.first = *first;
-        a.end = *last;
-        a.created_us = *created_us;
-        expect = Expect::kPrefix;
-        break;
-      }
-      case Expect::kPrefix: {
-        auto nodes = j.find("nodes");
-        if (*type != "prefix" || nodes == j.end() || !nodes->is_array() || nodes->size() > 64) {
-          return line_error(line, "expected the prefix record");
-        }
-        std::vector<merkle::Hash> hashes;
-        for (const auto& n : *nodes) {
-          auto raw = n.is_string() ? base64_decode(n.get_ref<const std::string&>()) : std::nullopt;
-          auto h = raw ? merkle::hash_from_bytes(*raw) : std::nullopt;
-          if (!h) return line_error(line, "prefix node is not a base64 SHA-256 hash");
-          hashes.push_back(*h);
-        }
-        auto prefix = merkle::CompactRange::from_nodes(a.first, std::move(hashes));
-        if (!prefix) return line_error(line, "prefix does not cover entries 0 to first");
-        a.prefix = std::move(*prefix);
-        expect = Expect::kBody;
-        break;
-      }
-      case Expect::kBody: {
-        if (*type == "checkpoint") {
-          auto note = string_field(j, "note");
-          if (!note) return line_error(line, "checkpoint record without a note");
-          if (a.events.size() != a.end - a.first) {
-            return line_error(line, "archive holds " + std::to_string(a.events.size()) +
-                                        " entries, its header announces " +
-                                        std::to_string(a.end - a.first));
+  std::size_t lines = 0;
+  auto torn = jsonl::read(
+      bytes,
+      [&](std::size_t line, const nlohmann::json& j,
+          const std::string& type) -> Result<void, ParseError> {
+        lines = line;
+        switch (expect) {
+          case Expect::kHeader: {
+            auto version = unsigned_field(j, "version");
+            auto origin = string_field(j, "origin");
+            auto first = unsigned_field(j, "first");
+            auto last = unsigned_field(j, "end");
+            auto created = string_field(j, "created");
+            auto created_us = created ? parse_time_us(*created) : std::nullopt;
+            if (type != "archive" || version != 1u || !origin || !first || !last || !created_us) {
+              return line_error(line, "expected the archive header (version 1)");
+            }
+            if (*first >= *last) return line_error(line, "archive range is empty");
+            a.origin = *origin;
+            a.first = *first;
+            a.end = *last;
+            a.created_us = *created_us;
+            expect = Expect::kPrefix;
+            return {};
           }
-          a.checkpoint_note = std::move(*note);
-          expect = Expect::kDone;
-          break;
+          case Expect::kPrefix: {
+            auto nodes = j.find("nodes");
+            if (type != "prefix" || nodes == j.end() || !nodes->is_array() || nodes->size() > 64) {
+              return line_error(line, "expected the prefix record");
+            }
+            std::vector<merkle::Hash> hashes;
+            for (const auto& n : *nodes) {
+              auto raw =
+                  n.is_string() ? base64_decode(n.get_ref<const std::string&>()) : std::nullopt;
+              auto h = raw ? merkle::hash_from_bytes(*raw) : std::nullopt;
+              if (!h) return line_error(line, "prefix node is not a base64 SHA-256 hash");
+              hashes.push_back(*h);
+            }
+            auto prefix = merkle::CompactRange::from_nodes(a.first, std::move(hashes));
+            if (!prefix) return line_error(line, "prefix does not cover entries 0 to first");
+            a.prefix = std::move(*prefix);
+            expect = Expect::kBody;
+            return {};
+          }
+          case Expect::kBody: {
+            if (type == "checkpoint") {
+              auto note = string_field(j, "note");
+              if (!note) return line_error(line, "checkpoint record without a note");
+              if (a.events.size() != a.end - a.first) {
+                return line_error(line, "archive holds " + std::to_string(a.events.size()) +
+                                            " entries, its header announces " +
+                                            std::to_string(a.end - a.first));
+              }
+              a.checkpoint_note = std::move(*note);
+              expect = Expect::kDone;
+              return {};
+            }
+            auto index = unsigned_field(j, "index");
+            auto leaf = string_field(j, "leaf");
+            if (type != "event" || !index || !leaf) return line_error(line, "expected an event");
+            if (*index != a.first + a.events.size() || *index >= a.end) {
+              return line_error(line, "event " + std::to_string(*index) + " out of order");
+            }
+            auto raw = base64_decode(*leaf);
+            if (!raw) return line_error(line, "event leaf is not base64");
+            auto event = decode_leaf(*raw);
+            if (!event) return line_error(line, "event leaf: " + event.error().describe());
+            a.events.push_back(std::move(event).value());
+            return {};
+          }
+          case Expect::kDone:
+            break;
         }
-        auto index = unsigned_field(j, "index");
-        auto leaf = string_field(j, "leaf");
-        if (*type != "event" || !index || !leaf) return line_error(line, "expected an event");
-        if (*index != a.first + a.events.size() || *index >= a.end) {
-          return line_error(line, "event " + std::to_string(*index) + " out of order");
-        }
-        auto bytes = base64_decode(*leaf);
-        if (!bytes) return line_error(line, "event leaf is not base64");
-        auto event = decode_leaf(*bytes);
-        if (!event) return line_error(line, "event leaf: " + event.error().describe());
-        a.events.push_back(std::move(event).value());
-        break;
-      }
-      case Expect::kDone:
         return line_error(line, "records after the checkpoint");
-    }
-  }
-  if (expect != Expect::kDone) return line_error(line, "archive ends before its checkpoint");
+      });
+  if (!torn) return error_of(torn);
+  if (*torn) return line_error(lines + 1, "last line has no newline");
+  if (expect != Expect::kDone) return line_error(lines, "archive ends before its checkpoint");
   return a;
 }
 

@@ -16,14 +16,13 @@
 #include <vector>
 
 #include "audit/core/event.hpp"
+#include "audit/core/jsonl.hpp"
 #include "audit/core/merkle.hpp"
 #include "audit/core/note.hpp"
 #include "common/bytes.hpp"
 #include "common/result.hpp"
 
 namespace enclave::audit::archive {
-
-inline constexpr std::size_t kMaxLineSize = 1 << 20;
 
 struct Archive {
   std::string origin;
@@ -35,11 +34,7 @@ struct Archive {
   std::string checkpoint_note;
 };
 
-struct ParseError {
-  std::size_t line = 0;
-  std::string message;
-  std::string describe() const;
-};
+using ParseError = jsonl::LineError;
 
 Result<Archive, ParseError> parse(ByteSpan text);
 

@@ -47,9 +47,8 @@ struct ProofError {
 // The root an inclusion proof leads to for leaf `index` in a tree of `size` leaves.
 Result<Hash, ProofError> root_from_inclusion_proof(std::uint64_t index, std::uint64_t size,
                                                    const Hash& leaf, std::span<const Hash> proof);
-Result<void, ProofError> verify_inclusion(std::uint64_t index, std::uint64_t size,
-                                          const Hash& leaf, std::span<const Hash> proof,
-                                          const Hash& root);
+Result<void, ProofError> verify_inclusion(std::uint64_t index, std::uint64_t size, const Hash& leaf,
+                                          std::span<const Hash> proof, const Hash& root);
 // size1 <= size2; size1 == 0 or size1 == size2 need an empty proof (and equal roots for the
 // latter).
 Result<void, ProofError> verify_consistency(std::uint64_t size1, std::uint64_t size2,
@@ -92,7 +91,7 @@ class Tree {
   std::uint64_t prefix_size() const { return prefix_size_; }
 
   Result<Hash, ProofError> root(std::uint64_t size) const;  // prefix_size <= size <= size()
-  Hash root() const;                                          // at size()
+  Hash root() const;                                        // at size()
   Result<std::vector<Hash>, ProofError> inclusion_proof(std::uint64_t index,
                                                         std::uint64_t size) const;
   Result<std::vector<Hash>, ProofError> consistency_proof(std::uint64_t size1,

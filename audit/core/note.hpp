@@ -33,12 +33,12 @@ inline constexpr std::size_t kMaxSignatures = 100;
 struct NoteError {
   enum class Kind {
     kTooLarge,
-    kMalformed,        // structure: missing blank line, bad signature line, bad base64...
+    kMalformed,  // structure: missing blank line, bad signature line, bad base64...
     kNotUtf8,
-    kBadKey,           // a verifier key or private key that cannot be used
-    kUnknownKey,       // no signature by the verifier's key name and id
-    kBadSignature,     // a signature by the right key that does not verify
-    kBadCheckpoint,    // the body is not a checkpoint
+    kBadKey,         // a verifier key or private key that cannot be used
+    kUnknownKey,     // no signature by the verifier's key name and id
+    kBadSignature,   // a signature by the right key that does not verify
+    kBadCheckpoint,  // the body is not a checkpoint
   };
   Kind kind;
   std::string message;

@@ -8,9 +8,7 @@ namespace enclave::audit::offbox {
 
 namespace {
 
-Unexpected<ParseError> line_error(std::size_t line, std::string message) {
-  return {ParseError{line, std::move(message)}};
-}
+using jsonl::line_error;
 
 Result<void, ParseError> parse_leaves(const nlohmann::json& j, std::size_t line, Copy& copy) {
   auto first = j.find("first");
@@ -63,36 +61,18 @@ Result<void, ParseError> parse_checkpoint(const nlohmann::json& j, std::size_t l
 
 }  // namespace
 
-std::string ParseError::describe() const {
-  return "line " + std::to_string(line) + ": " + message;
-}
-
 Result<Copy, ParseError> parse(ByteSpan text) {
   Copy copy;
-  std::string_view rest = as_chars(text);
-  std::size_t line = 0;
-  while (!rest.empty()) {
-    ++line;
-    auto end = rest.find('\n');
-    if (end == std::string_view::npos) {
-      // Written without its newline: the writer died mid-line. Everything before it stands.
-      copy.torn_tail = true;
-      break;
-    }
-    auto current = rest.substr(0, end);
-    rest.remove_prefix(end + 1);
-    if (current.size() > kMaxLineSize) return line_error(line, "line longer than 1 MiB");
-    auto j = nlohmann::json::parse(current, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return line_error(line, "not a JSON object");
-    auto type = j.find("type");
-    if (type == j.end() || !type->is_string()) return line_error(line, "record without a type");
-    const auto& kind = type->get_ref<const std::string&>();
-    Result<void, ParseError> parsed = kind == "leaves" ? parse_leaves(j, line, copy)
-                                      : kind == "checkpoint"
-                                          ? parse_checkpoint(j, line, copy)
-                                          : line_error(line, "unknown record type");
-    if (!parsed) return Unexpected<ParseError>{parsed.error()};
-  }
+  auto torn = jsonl::read(text,
+                          [&](std::size_t line, const nlohmann::json& record,
+                              const std::string& type) -> Result<void, ParseError> {
+                            if (type == "leaves") return parse_leaves(record, line, copy);
+                            if (type == "checkpoint") return parse_checkpoint(record, line, copy);
+                            return line_error(line, "unknown record type");
+                          });
+  if (!torn) return error_of(torn);
+  // A write that died mid-line: everything before it stands.
+  copy.torn_tail = *torn;
   return copy;
 }
 

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "audit/core/jsonl.hpp"
 #include "audit/core/merkle.hpp"
 #include "common/bytes.hpp"
 #include "common/result.hpp"
@@ -25,7 +26,6 @@
 namespace enclave::audit::offbox {
 
 inline constexpr std::size_t kMaxHashesPerRecord = 16384;
-inline constexpr std::size_t kMaxLineSize = 1 << 20;
 
 struct CheckpointRecord {
   std::size_t line = 0;  // 1-based line in the file
@@ -41,12 +41,7 @@ struct Copy {
   bool torn_tail = false;  // the last line was cut short (crash while writing)
 };
 
-struct ParseError {
-  std::size_t line = 0;
-  std::string message;
-
-  std::string describe() const;  // "line 12: ..."
-};
+using ParseError = jsonl::LineError;
 
 Result<Copy, ParseError> parse(ByteSpan text);
 
