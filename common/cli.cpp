@@ -14,10 +14,19 @@ std::filesystem::path from_env(const char* name, const char* fallback) {
   return value && *value ? value : fallback;
 }
 
+// "1,204", "-3", "12.5", "40%": digits with thousands commas, an optional sign, decimal
+// part and percent sign (dates and identifiers are not numbers).
 bool is_number(std::string_view s) {
-  if (s.empty()) return false;
+  if (!s.empty() && s.front() == '-') s.remove_prefix(1);
+  if (!s.empty() && s.back() == '%') s.remove_suffix(1);
+  if (s.empty() || s.front() < '0' || s.front() > '9') return false;
+  bool point = false;
   for (char c : s) {
-    if (!((c >= '0' && c <= '9') || c == '.' || c == ',' || c == '-' || c == '%')) return false;
+    if (c == '.' && !point) {
+      point = true;
+    } else if (!((c >= '0' && c <= '9') || (c == ',' && !point))) {
+      return false;
+    }
   }
   return true;
 }

@@ -21,6 +21,18 @@ TEST(TextTable, AlignsTextLeftAndNumberColumnsRight) {
             "nagoya              -  \n");
 }
 
+TEST(TextTable, DatesAndIdentifiersAreNotNumbers) {
+  TextTable t({"DAY", "ID", "SHARE"});
+  t.add({"2026-11-23", "tc-017", "40%"});
+  t.add({"2026-11-24", "7", "-2.5"});
+  std::ostringstream out;
+  t.print(out);
+  EXPECT_EQ(out.str(),
+            "DAY         ID      SHARE\n"
+            "2026-11-23  tc-017    40%\n"
+            "2026-11-24  7        -2.5\n");
+}
+
 TEST(TextTable, WideCharactersTakeTwoColumns) {
   EXPECT_EQ(display_width("abc"), 3u);
   EXPECT_EQ(display_width("東北"), 4u);
