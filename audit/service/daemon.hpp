@@ -38,6 +38,7 @@ struct DaemonConfig {
   std::chrono::milliseconds checkpoint_every{std::chrono::seconds(5)};
   std::size_t max_batch = 4096;
   std::size_t max_queue = 65536;
+  std::chrono::microseconds gather{250};  // longest wait for a batch's stragglers
   std::vector<std::filesystem::path> offbox_files;
   std::vector<std::string> offbox_syslog;
   std::vector<std::string> writers;  // user names that may append, besides the daemon's own
