@@ -334,6 +334,71 @@ int run_prove(const Context& ctx, std::uint64_t index, std::optional<std::uint64
   return proven ? 0 : 1;
 }
 
+// The consistency proof between two signed checkpoints: the later tree extends the earlier
+// one, so nothing sealed by the first was changed before the second was signed.
+int run_consistency(const Context& ctx, std::uint64_t size1, std::optional<std::uint64_t> size2) {
+  auto store = ctx.open_store();
+  if (!store) return enclave::cli::report_error(store.error());
+  auto key = ctx.verifier();
+  if (!key) return enclave::cli::report_error(key.error());
+  auto checkpoints = store->checkpoints();
+  if (!checkpoints) return enclave::cli::report_error(checkpoints.error());
+  auto find = [&](std::optional<std::uint64_t> size) -> Expected<note::Checkpoint> {
+    const StoredCheckpoint* chosen = nullptr;
+    for (const auto& c : *checkpoints) {
+      if (!size || c.size == *size) chosen = &c;
+    }
+    if (!chosen) {
+      return fail(Errc::kNotFound, size ? "no checkpoint of size " + std::to_string(*size)
+                                        : std::string("nothing is sealed yet"));
+    }
+    auto opened = note::open_checkpoint(as_bytes(chosen->note), *key, key->name());
+    if (!opened) {
+      return fail(Errc::kCorrupt, "the checkpoint of size " + std::to_string(chosen->size) +
+                                      " does not verify: " + opened.error().describe());
+    }
+    return std::move(opened).value();
+  };
+  auto older = find(size1);
+  if (!older) return enclave::cli::report_error(older.error());
+  auto newer = find(size2);
+  if (!newer) return enclave::cli::report_error(newer.error());
+  if (older->size > newer->size) {
+    return enclave::cli::report_error(
+        {Errc::kInvalidArgument, "the first size must not exceed the second"});
+  }
+  auto archives = store->archives();
+  if (!archives) return enclave::cli::report_error(archives.error());
+  auto prefix = archived_prefix(*archives);
+  tiles::KnownRanges known{prefix ? &*prefix : nullptr, nullptr};
+  StoreNodeReader reader(*store);
+  auto proof = tiles::consistency_proof(reader, older->size, newer->size, known);
+  if (!proof) return enclave::cli::report_error({Errc::kInvalidArgument, proof.error().describe()});
+  auto checked =
+      merkle::verify_consistency(older->size, newer->size, *proof, older->root, newer->root);
+  nlohmann::json hashes = nlohmann::json::array();
+  for (const auto& h : *proof) hashes.push_back(base64_encode(h));
+  if (ctx.json) {
+    std::cout << nlohmann::json{{"size1", older->size},
+                                {"size2", newer->size},
+                                {"hashes", hashes},
+                                {"verified", checked.has_value()}}
+                     .dump(2)
+              << "\n";
+  } else {
+    std::cout << "from the checkpoint of size " << older->size << " (root "
+              << base64_encode(older->root) << ")\nto the checkpoint of size " << newer->size
+              << " (root " << base64_encode(newer->root) << ")\n";
+    for (std::size_t i = 0; i < proof->size(); ++i) {
+      std::cout << "  proof " << (i < 10 ? " " : "") << i << "  " << hashes[i].get<std::string>()
+                << "\n";
+    }
+    std::cout << (checked ? "verified: the later log extends the earlier one unchanged\n"
+                          : "DOES NOT VERIFY: " + checked.error().describe() + "\n");
+  }
+  return checked ? 0 : 1;
+}
+
 int run_forward(const Context& ctx, const ExportOptions& o) {
   if (o.format != "syslog" && o.format != "ocsf") {
     return enclave::cli::report_error({Errc::kInvalidArgument, "--format is syslog or ocsf"});
@@ -391,6 +456,15 @@ void add_export(CLI::App& app, Context& ctx) {
   prove->add_option("--size", *size,
                     "the size of the checkpoint to prove against (default: the latest)");
   prove->callback([&ctx, index, size] { exit_code() = run_prove(ctx, *index, *size); });
+
+  auto size1 = std::make_shared<std::uint64_t>(0);
+  auto size2 = std::make_shared<std::optional<std::uint64_t>>();
+  auto* consistency = app.add_subcommand(
+      "consistency", "prove that a later checkpoint extends an earlier one unchanged");
+  consistency->add_option("size1", *size1, "the earlier checkpoint's size")->required();
+  consistency->add_option("size2", *size2, "the later checkpoint's size (default: the latest)");
+  consistency->callback(
+      [&ctx, size1, size2] { exit_code() = run_consistency(ctx, *size1, *size2); });
 
   auto fwd = std::make_shared<ExportOptions>();
   fwd->format = "syslog";
