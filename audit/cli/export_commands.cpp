@@ -173,8 +173,61 @@ int run_export(const Context& ctx, const ExportOptions& o) {
   return 0;
 }
 
-// Checks a JSONL export: the checkpoint verifies with the pinned key, and every event's leaf
-// is in the checkpoint's tree and says what the event line says.
+// Checks one event line of an export against the checkpoint the export starts with (none when
+// nothing was sealed yet). Returns the problem, if any; `proven` tells whether it had a proof.
+std::optional<std::string> check_export_event(const nlohmann::json& j,
+                                              const std::optional<note::Checkpoint>& seal,
+                                              bool& proven) {
+  proven = false;
+  auto type = j.find("type");
+  if (type == j.end() || *type != "event") return "not an event record";
+  auto leaf_text = j.find("leaf");
+  if (leaf_text == j.end() || !leaf_text->is_string()) return "the leaf is missing";
+  auto leaf = base64_decode(leaf_text->get_ref<const std::string&>());
+  if (!leaf) return "the leaf is not base64";
+  auto event = decode_leaf(*leaf);
+  if (!event) return "the leaf is not an event: " + event.error().describe();
+  auto shown = j.find("event");
+  if (shown == j.end() || !shown->is_object()) return "the event is missing";
+  auto index_field = shown->find("index");
+  if (index_field == shown->end() || !index_field->is_number_unsigned()) {
+    return "the event has no index";
+  }
+  const auto index = index_field->get<std::uint64_t>();
+  if (*shown != event_to_json(*event, index)) return "the event shown differs from its leaf";
+  auto p = j.find("proof");
+  if (p == j.end()) return "the proof is missing";
+  if (p->is_null()) {
+    if (seal && index < seal->size) {
+      return "entry " + std::to_string(index) + " is sealed by the checkpoint but has no proof";
+    }
+    return std::nullopt;  // exported before it was sealed
+  }
+  if (!seal) return "a proof, but the export has no checkpoint";
+  auto tree_size = p->is_object() ? p->find("tree_size") : p->end();
+  auto leaf_index = p->is_object() ? p->find("leaf_index") : p->end();
+  auto hashes_field = p->is_object() ? p->find("hashes") : p->end();
+  if (!p->is_object() || tree_size == p->end() || leaf_index == p->end() ||
+      hashes_field == p->end() || !hashes_field->is_array() || *tree_size != seal->size ||
+      *leaf_index != index) {
+    return "malformed proof";
+  }
+  std::vector<merkle::Hash> hashes;
+  for (const auto& h : *hashes_field) {
+    auto raw = h.is_string() ? base64_decode(h.get_ref<const std::string&>()) : std::nullopt;
+    auto hash = raw ? merkle::hash_from_bytes(*raw) : std::nullopt;
+    if (!hash) return "malformed proof";
+    hashes.push_back(*hash);
+  }
+  auto ok =
+      merkle::verify_inclusion(index, seal->size, merkle::leaf_hash(*leaf), hashes, seal->root);
+  if (!ok) return "event " + std::to_string(index) + " is not in the log: " + ok.error().describe();
+  proven = true;
+  return std::nullopt;
+}
+
+// Checks a JSONL export: it starts with a checkpoint that verifies with the pinned key, and
+// every event's leaf says what its line says and is in the checkpoint's tree.
 int run_verify_export(const Context& ctx, const std::filesystem::path& file) {
   auto key = ctx.verifier();
   if (!key) return enclave::cli::report_error(key.error());
@@ -188,17 +241,16 @@ int run_verify_export(const Context& ctx, const std::filesystem::path& file) {
     ++number;
     auto where = file.string() + " line " + std::to_string(number);
     auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("type")) {
-      problems.push_back(where + ": not an export record");
-      continue;
-    }
     if (number == 1) {
-      if (j["type"] != "checkpoint" || !j["note"].is_string()) {
+      auto note = j.is_object() ? j.find("note") : j.end();
+      if (!j.is_object() || j.value("type", nlohmann::json()) != "checkpoint" || note == j.end() ||
+          !note->is_string()) {
         problems.push_back(where + ": the export does not start with its checkpoint");
         break;
       }
+      if (note->get_ref<const std::string&>().empty()) continue;  // nothing was sealed
       auto opened =
-          note::open_checkpoint(as_bytes(j["note"].get<std::string>()), *key, key->name());
+          note::open_checkpoint(as_bytes(note->get_ref<const std::string&>()), *key, key->name());
       if (!opened) {
         problems.push_back(where + ": checkpoint: " + opened.error().describe());
         break;
@@ -206,50 +258,18 @@ int run_verify_export(const Context& ctx, const std::filesystem::path& file) {
       seal = *opened;
       continue;
     }
-    auto leaf_text = j.value("leaf", std::string());
-    auto leaf = base64_decode(leaf_text);
-    auto event = leaf ? decode_leaf(*leaf)
-                      : Result<Event, EventError>(Unexpected<EventError>{
-                            {EventError::Kind::kBadField, "leaf", "not base64"}});
-    if (!event) {
-      problems.push_back(where + ": leaf: " + event.error().describe());
+    if (j.is_discarded() || !j.is_object()) {
+      problems.push_back(where + ": not an export record");
       continue;
     }
-    const auto& shown = j["event"];
-    auto index = shown.value("index", std::uint64_t{0});
-    if (shown != event_to_json(*event, index)) {
-      problems.push_back(where + ": the event shown differs from its leaf");
-      continue;
+    bool had_proof = false;
+    if (auto problem = check_export_event(j, seal, had_proof)) {
+      problems.push_back(where + ": " + *problem);
+    } else {
+      ++(had_proof ? proven : unproven);
     }
-    if (j["proof"].is_null()) {
-      ++unproven;
-      continue;
-    }
-    const auto& p = j["proof"];
-    std::vector<merkle::Hash> hashes;
-    bool readable = p.is_object() && p["hashes"].is_array();
-    if (readable) {
-      for (const auto& h : p["hashes"]) {
-        auto raw = h.is_string() ? base64_decode(h.get<std::string>()) : std::nullopt;
-        auto hash = raw ? merkle::hash_from_bytes(*raw) : std::nullopt;
-        if (!hash) readable = false;
-        if (hash) hashes.push_back(*hash);
-      }
-    }
-    if (!readable || p.value("tree_size", std::uint64_t{0}) != seal->size ||
-        p.value("leaf_index", ~std::uint64_t{0}) != index) {
-      problems.push_back(where + ": malformed proof");
-      continue;
-    }
-    auto ok =
-        merkle::verify_inclusion(index, seal->size, merkle::leaf_hash(*leaf), hashes, seal->root);
-    if (!ok) {
-      problems.push_back(where + ": event " + std::to_string(index) +
-                         " is not in the log: " + ok.error().describe());
-      continue;
-    }
-    ++proven;
   }
+  if (number == 0) problems.push_back(file.string() + ": empty, not an export");
   if (ctx.json) {
     std::cout << nlohmann::json{{"ok", problems.empty()},
                                 {"proven", proven},
