@@ -334,6 +334,7 @@ struct Daemon::Impl : ipc::Handler {
                                       std::to_string(seal->size) + "; run `enclave-audit verify`");
     }
     sealed = seal ? seal->size : live_start;
+    ENCLAVE_TRY(check_clean_stop());
     // The unsealed tail is what the next checkpoint will sign: its rows must still hold what
     // was appended.
     ENCLAVE_TRY(store.scan(sealed, [&](const StoredEvent& row) {
@@ -346,6 +347,21 @@ struct Daemon::Impl : ipc::Handler {
     size_seen = tree.size();
     sealed_seen = sealed;
     return {};
+  }
+
+  // After a clean stop the log must end where that stop sealed it.
+  Status check_clean_stop() {
+    auto stopped_at = store.meta("stopped_at");
+    if (!stopped_at) return error_of(stopped_at);
+    if (!*stopped_at || (*stopped_at)->empty()) return {};
+    if (**stopped_at != std::to_string(tree.size())) {
+      return fail(Errc::kCorrupt, config.database.string() + ": the daemon stopped cleanly at " +
+                                      **stopped_at + " entries, but the log now holds " +
+                                      std::to_string(tree.size()) +
+                                      ": rows were added or removed while it was stopped; run "
+                                      "`enclave-audit verify`");
+    }
+    return store.set_meta("stopped_at", "");
   }
 
   Status open_sinks() {
@@ -579,7 +595,13 @@ struct Daemon::Impl : ipc::Handler {
         (void)checkpoint();
       }
       if (last) {
-        (void)checkpoint();
+        // A clean stop seals everything and says so; rows found past this size at the next
+        // start were added while no daemon ran (a crash leaves no mark, and its tail is real).
+        if (checkpoint() && sealed == tree.size()) {
+          if (auto marked = store.set_meta("stopped_at", std::to_string(sealed)); !marked) {
+            spdlog::error("could not record the clean stop: {}", marked.error().describe());
+          }
+        }
         io.stop();  // run() returns once the tail is sealed
         return;
       }
@@ -798,7 +820,10 @@ Status Daemon::run() {
   d.server = std::make_unique<ipc::Server>(d.io, options, d);
   ENCLAVE_TRY(d.server->start());
   d.record("audit.start", "success", nullptr, d.config.origin,
-           {{"size", d.tree.size()}, {"sealed", d.sealed}, {"key", d.signer.verifier_key()}});
+           {{"size", d.tree.size()},
+            {"sealed", d.sealed},
+            {"unsealed_found", d.tree.size() - d.sealed},
+            {"key", d.signer.verifier_key()}});
   spdlog::info("serving {} entries ({} sealed) at {}", d.tree.size(), d.sealed,
                d.config.socket.string());
   std::thread writer([&d] { d.writer(); });

@@ -261,6 +261,24 @@ TEST_F(AuditDaemon, RefusesToSealOverAChangedHistory) {
   EXPECT_THAT(d->stderr_text(), HasSubstr("no longer reproduce its latest checkpoint"));
 }
 
+TEST_F(AuditDaemon, RefusesRowsAddedWhileItWasStopped) {
+  keygen();
+  {
+    auto d = start();
+    ASSERT_TRUE(client().call("audit.append", event("x.y", "ivan")));
+    d->signal(SIGTERM);
+    ASSERT_EQ(d->wait(), 0);
+  }
+  // A forged row right after the sealed end looks like a crash's unsealed tail, but the
+  // daemon stopped cleanly and said where.
+  sql("INSERT INTO events SELECT idx + 1, time_us, source, actor_kind, 'mallory', site, device, "
+      "session, type, outcome, object, details, leaf_hash FROM events "
+      "WHERE idx = (SELECT max(idx) FROM events)");
+  auto d = launch();
+  EXPECT_EQ(d->wait(), 2);
+  EXPECT_THAT(d->stderr_text(), HasSubstr("while it was stopped"));
+}
+
 TEST_F(AuditDaemon, PipelinedClientsGetEveryAckOnce) {
   keygen();
   auto d = start();
