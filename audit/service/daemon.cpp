@@ -5,6 +5,7 @@
 
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -523,14 +524,13 @@ struct Daemon::Impl : ipc::Handler {
 
   // ---- WAL checkpoints ---------------------------------------------------------------------
 
-  // A WAL checkpoint copies committed pages into the database file and syncs it. Left to
-  // SQLite it runs inside whichever commit crosses the threshold and stalls every append
-  // queued behind that commit, so the writer's connection never checkpoints and this thread
-  // does, on its own connection, in PASSIVE mode (it never blocks the writer). Under sustained
-  // load a passive checkpoint never catches up, so past kWalLimit it restarts the WAL, which
-  // holds the writer for that one checkpoint but keeps the file bounded.
-  static constexpr std::uintmax_t kWalLimit = 64u << 20;
-
+  // WAL checkpoints copy committed pages into the database file and sync it. Left to SQLite
+  // they run inside whichever commit crosses a threshold and stall every append queued behind
+  // it. Here this thread does the bulk of the copying on its own connection, every 100 ms, in
+  // PASSIVE mode, which never blocks the writer (a RESTART would, for as long as any auditor
+  // holds a read transaction). Under a steady stream of commits a passive checkpoint from
+  // here never quite finishes, and the WAL only starts over once one finishes: the writer
+  // finishes it itself (see reset_wal).
   void wal_checkpointer() {
     auto own = LogStore::open(config.database, {});
     if (!own) {
@@ -539,17 +539,35 @@ struct Daemon::Impl : ipc::Handler {
     }
     std::unique_lock lock(mu);
     while (!stopping) {
-      wake_checkpointer.wait_for(lock, std::chrono::milliseconds(250));
+      wake_checkpointer.wait_for(lock, std::chrono::milliseconds(100));
+      if (stopping) break;
       lock.unlock();
-      std::error_code ec;
-      auto wal_size = std::filesystem::file_size(config.database.string() + "-wal", ec);
-      const char* mode = !ec && wal_size > kWalLimit ? "PRAGMA wal_checkpoint(RESTART)"
-                                                     : "PRAGMA wal_checkpoint(PASSIVE)";
-      if (auto done = own->database().exec(mode); !done) {
+      if (auto done = own->database().exec("PRAGMA wal_checkpoint(PASSIVE)"); !done) {
         spdlog::warn("WAL checkpoint: {}", done.error().describe());
       }
       lock.lock();
     }
+  }
+
+  // Frames in the WAL after the writer's last commit (sqlite3_wal_hook; writer thread only).
+  std::int64_t wal_frames = 0;
+  static constexpr std::int64_t kWalResetFrames = 4096;   // 16 MiB of 4 KiB pages: when idle
+  static constexpr std::int64_t kWalForceFrames = 16384;  // 64 MiB: even under load
+
+  static int on_wal_commit(void* self, sqlite3*, const char*, int frames) {
+    static_cast<Impl*>(self)->wal_frames = frames;
+    return SQLITE_OK;
+  }
+
+  // The writer finishes the background thread's checkpoint (only the few frames it has not
+  // copied yet are left), so the next commit starts the WAL over. Done when no append waits,
+  // or regardless once the WAL is large.
+  void reset_wal(bool idle) {
+    if (wal_frames < kWalResetFrames || (!idle && wal_frames < kWalForceFrames)) return;
+    if (auto done = store.database().exec("PRAGMA wal_checkpoint(PASSIVE)"); !done) {
+      spdlog::warn("WAL checkpoint: {}", done.error().describe());
+    }
+    wal_frames = 0;
   }
 
   // ---- the writer thread -------------------------------------------------------------------
@@ -585,7 +603,15 @@ struct Daemon::Impl : ipc::Handler {
         last = stopping && queue.empty();
         last_batch = n;
       }
-      if (!batch.empty()) commit(batch);
+      if (!batch.empty()) {
+        commit(batch);
+        bool idle;
+        {
+          std::lock_guard lock(mu);
+          idle = queue.empty();
+        }
+        reset_wal(idle);
+      }
       for (auto& c : work) {
         c.respond(c.kind == Control::Kind::kCheckpoint ? forced_checkpoint()
                                                        : archive(c.before_us));
@@ -793,12 +819,13 @@ Expected<std::unique_ptr<Daemon>> Daemon::open(DaemonConfig config) {
   options.sync = store::Sync::kFull;
   auto store = LogStore::open(config.database, options);
   if (!store) return error_of(store);
-  // See wal_checkpointer; the size limit truncates the WAL file back after each restart.
+  // Checkpoints: see wal_checkpointer (the hook set below replaces SQLite's automatic ones).
+  // The size limit truncates the WAL file back each time it starts over.
   ENCLAVE_TRY(
-      store->database().exec("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; "
-                             "PRAGMA cache_size = -65536"));
+      store->database().exec("PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -65536"));
   auto impl = std::make_unique<Impl>(std::move(config), std::move(store).value(),
                                      std::move(signer).value());
+  sqlite3_wal_hook(impl->store.database().handle(), &Impl::on_wal_commit, impl.get());
   ENCLAVE_TRY(impl->check_key());
   ENCLAVE_TRY(impl->open_sinks());
   ENCLAVE_TRY(impl->rebuild());
