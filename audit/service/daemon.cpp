@@ -221,10 +221,23 @@ struct Daemon::Impl : ipc::Handler {
   tiles::TileWriter tree;  // the compact range of every entry, and the nodes each batch completes
   std::uint64_t sealed = 0;
   Clock::time_point last_seal = Clock::now();
+  // Off-box copying runs on its own thread (sink_thread), so its fsyncs never delay an
+  // append. The sinks belong to that thread once the daemon runs; the rest is under sink_mu.
+  struct SinkJob {
+    std::uint64_t size;
+    std::int64_t time_us;
+    std::string note;
+  };
   std::vector<OffboxFile> offbox_files;
   std::vector<SyslogSink> syslog_sinks;
+  std::mutex sink_mu;
+  std::condition_variable sink_wake;  // a job, or the end
+  std::condition_variable sink_done;  // a job was carried out
+  std::deque<SinkJob> sink_jobs;
+  bool sink_stop = false;
   std::uint64_t unsent_first = 0;  // unsent_hashes[i] is the leaf hash of entry unsent_first+i
   std::vector<merkle::Hash> unsent_hashes;
+  std::uint64_t copied_everywhere = 0;  // every off-box file holds the leaves below this
 
   // Shared between the socket thread and the writer.
   std::mutex mu;
@@ -304,6 +317,7 @@ struct Daemon::Impl : ipc::Handler {
       }
       unsent_first = std::min(unsent_first, f.position());
     }
+    copied_everywhere = unsent_first;
     bool seal_checked = false;
     auto check_seal = [&]() -> Status {
       if (!seal || seal_checked || tree.size() != seal->size) return {};
@@ -634,6 +648,8 @@ struct Daemon::Impl : ipc::Handler {
     }
   }
 
+  // Commits a batch. When the batch makes a checkpoint due, the checkpoint is signed over the
+  // tree the batch grows and stored in the same transaction: one fsync for both.
   void commit(std::vector<PendingAppend>& batch) {
     std::vector<Event> events;
     events.reserve(batch.size());
@@ -646,7 +662,13 @@ struct Daemon::Impl : ipc::Handler {
     auto hashes = leaf_hashes(events);
     auto grown = tree;
     auto nodes = grown.append(hashes);
-    if (auto stored = store.append(first, events, hashes, nodes); !stored) {
+    std::optional<StoredCheckpoint> seal;
+    if (grown.size() - sealed >= config.checkpoint_every_entries ||
+        Clock::now() - last_seal >= config.checkpoint_every) {
+      seal = StoredCheckpoint{grown.size(), time, sign(grown)};
+    }
+    if (auto stored = store.append(first, events, hashes, nodes, seal ? &*seal : nullptr);
+        !stored) {
       counters.append_failures += batch.size();
       spdlog::error("could not store {} audit events: {}", batch.size(), stored.error().describe());
       for (auto& p : batch) {
@@ -657,9 +679,12 @@ struct Daemon::Impl : ipc::Handler {
     tree = std::move(grown);
     counters.batches++;
     counters.appended += batch.size();
+    {
+      std::lock_guard lock(sink_mu);
+      unsent_hashes.insert(unsent_hashes.end(), hashes.begin(), hashes.end());
+    }
     const std::string time_text = format_time_us(time);
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      unsent_hashes.push_back(hashes[i]);
       if (batch[i].respond) {
         batch[i].respond(ipc::Response::success(
             batch[i].id,
@@ -667,52 +692,88 @@ struct Daemon::Impl : ipc::Handler {
       }
     }
     size_seen = tree.size();
+    if (seal) sealed_by(*seal);
   }
 
-  // Signs and stores a checkpoint of the whole log, then copies it off the box.
+  std::string sign(const tiles::TileWriter& at) const {
+    note::Checkpoint cp{config.origin, at.size(), at.root(), {}};
+    return note::format_note(signer.sign_note(note::format_checkpoint(cp)));
+  }
+
+  // A checkpoint is durable in the database: the log is sealed to its size; copy it off the box.
+  void sealed_by(const StoredCheckpoint& c) {
+    sealed = c.size;
+    sealed_seen = sealed;
+    last_seal = Clock::now();
+    last_seal_time_us = c.time_us;
+    counters.checkpoints++;
+    std::lock_guard lock(sink_mu);
+    sink_jobs.push_back({c.size, c.time_us, c.note});
+    sink_wake.notify_one();
+  }
+
+  // Signs and stores a checkpoint of the whole log on its own (the interval passed with no
+  // batch to carry it, a forced seal, shutdown), then copies it off the box.
   Expected<std::string> checkpoint() {
     last_seal = Clock::now();  // a failure is retried after the interval, not in a loop
     if (sealed == tree.size()) return std::string();
-    note::Checkpoint cp{config.origin, tree.size(), tree.root(), {}};
-    auto text = note::format_note(signer.sign_note(note::format_checkpoint(cp)));
-    const std::int64_t time = now_us();
-    if (auto stored = store.add_checkpoint({cp.size, time, text}); !stored) {
-      spdlog::error("could not store the checkpoint of size {}: {}", cp.size,
+    StoredCheckpoint c{tree.size(), now_us(), sign(tree)};
+    if (auto stored = store.add_checkpoint(c); !stored) {
+      spdlog::error("could not store the checkpoint of size {}: {}", c.size,
                     stored.error().describe());
       return error_of(stored);
     }
-    sealed = cp.size;
-    sealed_seen = sealed;
-    last_seal_time_us = time;
-    counters.checkpoints++;
-    copy_off_box(time, text);
-    return text;
+    sealed_by(c);
+    return c.note;
   }
 
-  void copy_off_box(std::int64_t time, const std::string& note) {
-    std::vector<std::string> errors;
-    std::uint64_t keep_from = tree.size();
-    for (auto& f : offbox_files) {
-      auto from = f.position() - unsent_first;
-      auto leaves = std::span(unsent_hashes).subspan(from, tree.size() - f.position());
-      if (auto w = f.write(leaves, time, note); !w) {
-        spdlog::error("could not copy the checkpoint off the box: {}", w.error().describe());
-        errors.push_back(w.error().describe());
+  // Copies each checkpoint, with the leaf hashes it seals, to every off-box file, and the
+  // checkpoint to every syslog collector. A file that failed gets every leaf it lacks with
+  // the next checkpoint. Returns once stopped with nothing left to copy.
+  void sink_thread() {
+    for (;;) {
+      SinkJob job;
+      std::vector<std::vector<merkle::Hash>> leaves(offbox_files.size());
+      {
+        std::unique_lock lock(sink_mu);
+        sink_wake.wait(lock, [&] { return !sink_jobs.empty() || sink_stop; });
+        if (sink_jobs.empty()) return;
+        job = std::move(sink_jobs.front());
+        sink_jobs.pop_front();
+        for (std::size_t i = 0; i < offbox_files.size(); ++i) {
+          auto from = unsent_hashes.begin() +
+                      static_cast<std::ptrdiff_t>(offbox_files[i].position() - unsent_first);
+          leaves[i].assign(
+              from, from + static_cast<std::ptrdiff_t>(job.size - offbox_files[i].position()));
+        }
       }
-      keep_from = std::min(keep_from, f.position());
-    }
-    for (auto& s : syslog_sinks) {
-      if (auto sent = s.send_checkpoint(time, note); !sent) {
-        spdlog::error("could not send the checkpoint to syslog: {}", sent.error().describe());
-        errors.push_back(sent.error().describe());
+      std::vector<std::string> errors;
+      std::uint64_t everywhere = job.size;
+      for (std::size_t i = 0; i < offbox_files.size(); ++i) {
+        if (auto w = offbox_files[i].write(leaves[i], job.time_us, job.note); !w) {
+          spdlog::error("could not copy the checkpoint off the box: {}", w.error().describe());
+          errors.push_back(w.error().describe());
+        }
+        everywhere = std::min(everywhere, offbox_files[i].position());
       }
+      for (auto& s : syslog_sinks) {
+        if (auto sent = s.send_checkpoint(job.time_us, job.note); !sent) {
+          spdlog::error("could not send the checkpoint to syslog: {}", sent.error().describe());
+          errors.push_back(sent.error().describe());
+        }
+      }
+      {
+        std::lock_guard lock(sink_mu);
+        unsent_hashes.erase(
+            unsent_hashes.begin(),
+            unsent_hashes.begin() + static_cast<std::ptrdiff_t>(everywhere - unsent_first));
+        unsent_first = everywhere;
+        copied_everywhere = everywhere;
+        sink_done.notify_all();
+      }
+      std::lock_guard lock(mu);
+      sink_errors = std::move(errors);
     }
-    unsent_hashes.erase(
-        unsent_hashes.begin(),
-        unsent_hashes.begin() + static_cast<std::ptrdiff_t>(keep_from - unsent_first));
-    unsent_first = keep_from;
-    std::lock_guard lock(mu);
-    sink_errors = std::move(errors);
   }
 
   ipc::Response forced_checkpoint() {
@@ -761,10 +822,11 @@ struct Daemon::Impl : ipc::Handler {
                       " (live entries start at " + std::to_string(first) + ")");
     }
     const std::uint64_t end = at_end->size;
-    for (const auto& f : offbox_files) {
-      if (f.position() < end) {
-        return fail(Errc::kUnavailable, "off-box file " + f.path().string() +
-                                            " has not received entries up to " +
+    if (!offbox_files.empty()) {
+      std::unique_lock lock(sink_mu);
+      if (!sink_done.wait_for(lock, std::chrono::seconds(30),
+                              [&] { return copied_everywhere >= end; })) {
+        return fail(Errc::kUnavailable, "the off-box copies have not received entries up to " +
                                             std::to_string(end) + "; archive later");
       }
     }
@@ -855,12 +917,19 @@ Status Daemon::run() {
                d.config.socket.string());
   std::thread writer([&d] { d.writer(); });
   std::thread checkpointer([&d] { d.wal_checkpointer(); });
+  std::thread sinks([&d] { d.sink_thread(); });
   boost::asio::signal_set signals(d.io, SIGINT, SIGTERM);
   signals.async_wait([this](const boost::system::error_code& error, int) {
     if (!error) stop();
   });
   d.io.run();
   writer.join();
+  {
+    std::lock_guard lock(d.sink_mu);
+    d.sink_stop = true;  // the writer sealed the tail: copy what is queued, then end
+    d.sink_wake.notify_one();
+  }
+  sinks.join();
   d.wake_checkpointer.notify_one();
   checkpointer.join();
   spdlog::info("stopped with {} entries, all sealed", d.tree.size());

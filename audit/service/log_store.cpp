@@ -97,7 +97,8 @@ Expected<LogStore> LogStore::open(const std::filesystem::path& path, store::Open
 
 Status LogStore::append(std::uint64_t first, std::span<const Event> events,
                         std::span<const merkle::Hash> hashes,
-                        std::span<const tiles::StoredNode> nodes) {
+                        std::span<const tiles::StoredNode> nodes,
+                        const StoredCheckpoint* checkpoint) {
   if (hashes.size() != events.size()) return fail(Errc::kInternal, "one leaf hash per event");
   ENCLAVE_TRY(db_.begin_immediate());
   auto written = [&]() -> Status {
@@ -123,17 +124,18 @@ Status LogStore::append(std::uint64_t first, std::span<const Event> events,
       ENCLAVE_TRY(insert->run());
       insert->reset();
     }
-    if (nodes.empty()) return {};
-    auto node = db_.prepare("INSERT INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)");
-    if (!node) return error_of(node);
-    for (const auto& n : nodes) {
-      node->bind(1, std::int64_t{n.level})
-          .bind(2, static_cast<std::int64_t>(n.index))
-          .bind(3, ByteSpan(n.hash));
-      ENCLAVE_TRY(node->run());
-      node->reset();
+    if (!nodes.empty()) {
+      auto node = db_.prepare("INSERT INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)");
+      if (!node) return error_of(node);
+      for (const auto& n : nodes) {
+        node->bind(1, std::int64_t{n.level})
+            .bind(2, static_cast<std::int64_t>(n.index))
+            .bind(3, ByteSpan(n.hash));
+        ENCLAVE_TRY(node->run());
+        node->reset();
+      }
     }
-    return {};
+    return checkpoint ? add_checkpoint(*checkpoint) : Status{};
   }();
   if (!written) {
     (void)db_.rollback();

@@ -54,12 +54,13 @@ class LogStore {
 
   store::Database& database() { return db_; }
 
-  // Appends events at indexes first, first+1, ... with their leaf hashes, and the tree nodes
-  // they complete (tiles::TileWriter), in one transaction, which is durable when this returns
-  // (synchronous=FULL). On any error nothing is written.
+  // Appends events at indexes first, first+1, ... with their leaf hashes, the tree nodes they
+  // complete (tiles::TileWriter) and, when given, the checkpoint that seals them, in one
+  // transaction, which is durable when this returns (synchronous=FULL). On any error nothing
+  // is written.
   Status append(std::uint64_t first, std::span<const Event> events,
-                std::span<const merkle::Hash> leaf_hashes,
-                std::span<const tiles::StoredNode> nodes);
+                std::span<const merkle::Hash> leaf_hashes, std::span<const tiles::StoredNode> nodes,
+                const StoredCheckpoint* checkpoint = nullptr);
 
   Status add_checkpoint(const StoredCheckpoint& checkpoint);
   Expected<std::vector<StoredCheckpoint>> checkpoints();
