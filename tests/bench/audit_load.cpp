@@ -10,7 +10,10 @@
 //       the peer: the same events, schema and durability (WAL, synchronous=FULL) with one
 //       transaction, hence one fsync, per append: what a log without group commit does. (It
 //       writes no tree nodes and signs nothing, which favours it.)
+//   audit_load --fsync-probe DIR [--seconds 5]
+//       the disk's own floor: 8 KiB appended and fsynced, 1,000 times a second.
 // Output: one JSON object on stdout.
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -257,15 +260,41 @@ nlohmann::json naive_sqlite(const std::string& dir, int clients, double seconds)
   return summarize(samples, elapsed, "naive-sqlite", clients);
 }
 
+// The disk alone: what one fsync'd append costs, paced like the open-loop run.
+nlohmann::json fsync_probe(const std::string& dir, double seconds) {
+  Samples samples;
+  auto path = std::filesystem::path(dir) / "fsync-probe";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    std::perror(path.c_str());
+    std::exit(2);
+  }
+  Bytes block(8192, 'x');
+  std::vector<double> latencies;
+  auto start = Clock::now();
+  for (std::uint64_t k = 0; k < static_cast<std::uint64_t>(seconds * 1000); ++k) {
+    std::this_thread::sleep_until(start + std::chrono::microseconds(k * 1000));
+    auto t0 = Clock::now();
+    bool ok = write_all(fd, block) && ::fsync(fd) == 0;
+    latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    (ok ? samples.ok : samples.failed)++;
+  }
+  ::close(fd);
+  std::filesystem::remove(path);
+  samples.add(latencies);
+  return summarize(samples, seconds, "fsync-probe", 1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"audit_load: load for enclave-auditd, and the naive one-fsync-per-append peer"};
-  std::string socket, naive_dir;
+  std::string socket, naive_dir, probe_dir;
   int clients = 8, window = 64;
   double seconds = 10, rate = 0;
   app.add_option("--socket", socket, "enclave-auditd's socket");
   app.add_option("--naive-sqlite", naive_dir, "run the naive peer in this directory instead");
+  app.add_option("--fsync-probe", probe_dir, "measure the disk's fsync in this directory instead");
   app.add_option("--clients", clients)->check(CLI::Range(1, 256));
   app.add_option("--window", window, "appends in flight per client (closed loop)")
       ->check(CLI::Range(1, 4096));
@@ -273,7 +302,9 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds)->check(CLI::Range(0.1, 3600.0));
   CLI11_PARSE(app, argc, argv);
   nlohmann::json result;
-  if (!naive_dir.empty()) {
+  if (!probe_dir.empty()) {
+    result = fsync_probe(probe_dir, seconds);
+  } else if (!naive_dir.empty()) {
     result = naive_sqlite(naive_dir, clients, seconds);
   } else if (socket.empty()) {
     std::cerr << "give --socket or --naive-sqlite\n";
