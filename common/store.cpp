@@ -243,7 +243,9 @@ Expected<Database> Database::open(const std::filesystem::path& path,
   const int known = static_cast<int>(migrations.size());
   const bool read_only = options.access == Access::kReadOnly;
 
-  int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+  // NOMUTEX: a Database (and its statements) is used by one thread at a time, as the header
+  // says, so SQLite's per-call locking would only cost time.
+  int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
   if (!read_only && options.create) flags |= SQLITE_OPEN_CREATE;
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);

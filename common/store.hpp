@@ -38,6 +38,8 @@ struct OpenOptions {
 
 class Statement;
 
+// A Database and its Statements are used by one thread at a time (connections are opened
+// without SQLite's own mutex); a service with several threads opens one each.
 class Database {
  public:
   // Opens (creating when allowed), applies pending migrations in one transaction each, and

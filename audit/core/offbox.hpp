@@ -3,7 +3,7 @@
 // caught, and the verifier can name each changed entry rather than only a changed range.
 //
 // Format: UTF-8 JSON Lines, appended only, each line ending in '\n':
-//   {"type":"leaves","first":N,"hashes":["<base64 leaf hash>", ...]}
+//   {"type":"leaves","first":N,"hashes":"<base64 of the 32-byte leaf hashes, concatenated>"}
 //       the leaf hashes of entries N, N+1, ...; records are contiguous from entry 0
 //   {"type":"checkpoint","time":"<RFC 3339>","note":"<signed checkpoint note>"}
 //       written after the leaves it seals

@@ -21,6 +21,7 @@
 #include <iterator>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "audit/core/archive.hpp"
@@ -672,11 +673,26 @@ TEST_F(TamperedLog, ConsistentRewriteIsCaught) {
 TEST_F(TamperedLog, TamperedOffboxCopyIsReported) {
   auto text = read_text(log_.offbox());
   write_text(log_.dir() / "good.offbox", text);
-  auto original = base64_encode(Sql(log_.db()).stored_hash(12));
-  auto at = text.find(original);
-  ASSERT_NE(at, std::string::npos);
-  text.replace(at, original.size(), base64_encode(flip_bit(Sql(log_.db()).stored_hash(12))));
-  write_text(log_.offbox(), text);
+  // Flip one bit of entry 12's leaf hash inside the leaves record that holds it.
+  std::string tampered, line;
+  std::istringstream lines(text);
+  bool flipped = false;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "leaves" && !flipped) {
+      auto first = j["first"].get<std::uint64_t>();
+      auto hashes = base64_decode(j["hashes"].get<std::string>()).value();
+      if (first <= 12 && 12 < first + hashes.size() / 32) {
+        hashes[(12 - first) * 32 + 5] ^= 0x10;
+        j["hashes"] = base64_encode(hashes);
+        line = j.dump();
+        flipped = true;
+      }
+    }
+    tampered += line + "\n";
+  }
+  ASSERT_TRUE(flipped);
+  write_text(log_.offbox(), tampered);
   auto v = log_.verify();
   EXPECT_EQ(v.exit_code, 1) << v.report.dump(2);
   // Trusted up to the checkpoint before the flipped leaf; the rest is checked by the database.

@@ -50,12 +50,10 @@ TEST(Offbox, DefectsNameTheirLine) {
       {good + R"({"type":"other"})"
               "\n",
        2, "unknown record type"},
-      {R"({"type":"leaves","first":0,"hashes":["AAAA"]})"
-       "\n",
-       1, "not a base64 SHA-256"},
-      {R"({"type":"leaves","first":0,"hashes":[],"x":1})"
-       "\n",
-       1, "unknown keys"},
+      {"{\"type\":\"leaves\",\"first\":0,\"hashes\":\"AAAA\"}\n", 1, "whole 32-byte hashes"},
+      {"{\"type\":\"leaves\",\"first\":0,\"hashes\":\"!!\"}\n", 1, "whole 32-byte hashes"},
+      {"{\"type\":\"leaves\",\"first\":0,\"hashes\":[\"AAAA\"]}\n", 1, "base64 text"},
+      {"{\"type\":\"leaves\",\"first\":0,\"hashes\":\"\",\"x\":1}\n", 1, "unknown keys"},
       {R"({"type":"checkpoint","time":"yesterday","note":"n"})"
        "\n",
        1, "unreadable time"},
@@ -72,11 +70,12 @@ TEST(Offbox, DefectsNameTheirLine) {
 }
 
 TEST(Offbox, RecordSizeIsBounded) {
-  std::string text = R"({"type":"leaves","first":0,"hashes":[)";
-  auto one = "\"" + base64_encode(hashes(1)[0]) + "\"";
-  for (std::size_t i = 0; i <= kMaxHashesPerRecord; ++i) text += (i ? "," : "") + one;
-  text += "]}\n";
-  EXPECT_FALSE(parse(as_bytes(text)));
+  auto most = hashes(static_cast<int>(kMaxHashesPerRecord));
+  EXPECT_TRUE(parse(as_bytes(format_leaves(0, most))));
+  most.push_back(most.front());
+  auto too_many = parse(as_bytes(format_leaves(0, most)));
+  ASSERT_FALSE(too_many);
+  EXPECT_NE(too_many.error().message.find("more than"), std::string::npos);
 }
 
 }  // namespace
