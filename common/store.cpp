@@ -257,6 +257,10 @@ Expected<Database> Database::open(const std::filesystem::path& path,
     return fail(Errc::kPermission, name + ": opened read-only: no write permission");
   }
 
+  if (!read_only && options.page_size > 0) {
+    // Takes effect only while the file is empty, i.e. before WAL mode and the first table.
+    ENCLAVE_TRY(db.exec("PRAGMA page_size=" + std::to_string(options.page_size)));
+  }
   if (!read_only) ENCLAVE_TRY(use_wal(db));
   ENCLAVE_TRY(db.exec("PRAGMA foreign_keys=ON"));
   ENCLAVE_TRY(db.exec(options.sync == Sync::kFull ? "PRAGMA synchronous=FULL"

@@ -34,6 +34,9 @@ struct OpenOptions {
   Sync sync = Sync::kFull;
   int busy_timeout_ms = 5000;
   bool create = true;  // create the file if missing (read-write only)
+  // Bytes per page for a database created by this open (a power of two, 512 to 65536); 0
+  // keeps SQLite's default. Ignored for an existing database.
+  int page_size = 0;
 };
 
 class Statement;

@@ -51,7 +51,7 @@ Event event_at(std::uint64_t i) {
 const Fixture& fixture() {
   static Fixture f = [] {
     Fixture f;
-    f.dir = std::filesystem::temp_directory_path() / "enclave-bench-1m-v3";
+    f.dir = std::filesystem::temp_directory_path() / "enclave-bench-1m-v4";
     f.database = f.dir / "audit.db";
     f.offbox = f.dir / "audit.offbox";
     auto key_file = f.dir / "verifier.key";
