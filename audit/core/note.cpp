@@ -449,6 +449,13 @@ Expected<Signer> Signer::load_pem(const std::filesystem::path& path, std::string
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fail(file_error(errno, path, "read it"));
   if (!S_ISREG(st.st_mode)) return fail(Errc::kInvalidArgument, where + "not a regular file");
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    // As ssh does: a key others can read may already be someone else's; refuse to sign with it.
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return fail(Errc::kPermission,
+                where + "mode " + mode + " lets other users read it; make it 0600 (owner only)");
+  }
 
   // One byte more than the limit tells a file at the limit from a larger one.
   std::string pem(kMaxPemSize + 1, '\0');

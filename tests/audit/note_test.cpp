@@ -160,6 +160,7 @@ TEST(NoteVectors, GoPrivateKeySignsTheGoSignature) {
   std::filesystem::path path = std::filesystem::path(dir_template) / "peter.pem";
   std::ofstream(path) << "-----BEGIN PRIVATE KEY-----\n"
                       << base64_encode(der) << "\n-----END PRIVATE KEY-----\n";
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read);
 
   auto signer = Signer::load_pem(path, "PeterNeumann");
   std::filesystem::remove_all(dir_template);
@@ -619,8 +620,11 @@ class NoteKeyFile : public ::testing::Test {
     std::ifstream in(path, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   }
+  // Writes a key file as an operator would: readable by its owner only.
   static void write(const std::filesystem::path& path, std::string_view content) {
     std::ofstream(path, std::ios::binary) << content;
+    std::filesystem::permissions(
+        path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   }
 
   // PEM text of a key OpenSSL generates, as a foreign key file would hold it.
@@ -770,6 +774,23 @@ TEST_F(NoteKeyFile, LoadOfGarbagePublicKeyOrHugeFileIsInvalid) {
   auto dir_load = Signer::load_pem(dir_, "audit.example/log");
   ASSERT_FALSE(dir_load.has_value());
   EXPECT_EQ(dir_load.error().code, Errc::kInvalidArgument);
+}
+
+TEST_F(NoteKeyFile, LoadRefusesAKeyOthersCanRead) {
+  auto signer = Signer::generate("audit.example/log");
+  ASSERT_TRUE(signer.has_value());
+  auto path = dir_ / "log.pem";
+  ASSERT_TRUE(signer->save_pem(path).has_value());
+  for (mode_t mode : {0640, 0604, 0660}) {
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+    auto loaded = Signer::load_pem(path, "audit.example/log");
+    ASSERT_FALSE(loaded.has_value()) << std::oct << mode;
+    EXPECT_EQ(loaded.error().code, Errc::kPermission);
+    EXPECT_THAT(loaded.error().message, HasSubstr(path.string()));
+    EXPECT_THAT(loaded.error().message, HasSubstr("0600"));
+  }
+  ASSERT_EQ(::chmod(path.c_str(), 0400), 0);
+  EXPECT_TRUE(Signer::load_pem(path, "audit.example/log").has_value());
 }
 
 TEST_F(NoteKeyFile, LoadOfUnreadableFileIsPermissionDenied) {
