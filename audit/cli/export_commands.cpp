@@ -61,6 +61,50 @@ std::string proof_text(const std::vector<merkle::Hash>& proof) {
   return out;
 }
 
+// A signed checkpoint from the database, opened with the pinned key: the one of `size`, or
+// the latest. nullopt when there is none (of that size, or at all).
+struct SealedCheckpoint {
+  note::Checkpoint checkpoint;
+  std::string note;  // the signed note as stored
+};
+Expected<std::optional<SealedCheckpoint>> find_checkpoint(LogStore& store,
+                                                          const note::Verifier& key,
+                                                          std::optional<std::uint64_t> size) {
+  auto checkpoints = store.checkpoints();
+  if (!checkpoints) return error_of(checkpoints);
+  const StoredCheckpoint* chosen = nullptr;
+  for (const auto& c : *checkpoints) {
+    if (!size || c.size == *size) chosen = &c;
+  }
+  if (!chosen) return std::optional<SealedCheckpoint>();
+  auto opened = note::open_checkpoint(as_bytes(chosen->note), key, key.name());
+  if (!opened) {
+    return fail(Errc::kCorrupt, "the checkpoint of size " + std::to_string(chosen->size) +
+                                    " does not verify (" + opened.error().describe() +
+                                    "); run `enclave-audit verify`");
+  }
+  return std::optional<SealedCheckpoint>(SealedCheckpoint{*opened, chosen->note});
+}
+
+// Proofs read straight from the database (tiles.hpp): the stored tree nodes, and the
+// compact range of the archived prefix in place of the leaves that are gone.
+class StoredTree {
+ public:
+  static Expected<StoredTree> open(LogStore& store) {
+    auto archives = store.archives();
+    if (!archives) return error_of(archives);
+    return StoredTree(store, archived_prefix(*archives));
+  }
+  tiles::NodeReader& reader() { return reader_; }
+  tiles::KnownRanges known() const { return {prefix_ ? &*prefix_ : nullptr, nullptr}; }
+
+ private:
+  StoredTree(LogStore& store, std::optional<merkle::CompactRange> prefix)
+      : reader_(store), prefix_(std::move(prefix)) {}
+  StoreNodeReader reader_;
+  std::optional<merkle::CompactRange> prefix_;
+};
+
 int run_export(const Context& ctx, const ExportOptions& o) {
   if (o.format != "jsonl" && o.format != "csv") {
     return enclave::cli::report_error({Errc::kInvalidArgument, "--format is jsonl or csv"});
@@ -71,27 +115,16 @@ int run_export(const Context& ctx, const ExportOptions& o) {
   if (!store) return enclave::cli::report_error(store.error());
   auto key = ctx.verifier();
   if (!key) return enclave::cli::report_error(key.error());
-  auto latest = store->latest_checkpoint();
+  auto latest = find_checkpoint(*store, *key, std::nullopt);
   if (!latest) return enclave::cli::report_error(latest.error());
   std::optional<note::Checkpoint> seal;
-  if (*latest) {
-    auto opened = note::open_checkpoint(as_bytes((*latest)->note), *key, key->name());
-    if (!opened) {
-      return enclave::cli::report_error({Errc::kCorrupt, "the latest checkpoint does not verify (" +
-                                                             opened.error().describe() +
-                                                             "); run `enclave-audit verify`"});
-    }
-    seal = *opened;
-  }
-  // Proofs come from the stored tree nodes (tiles.hpp): a few reads each, however large the
-  // log. The stored nodes must reproduce the checkpoint, or the export stops here.
-  auto archives = store->archives();
-  if (!archives) return enclave::cli::report_error(archives.error());
-  auto prefix = archived_prefix(*archives);
-  tiles::KnownRanges known{prefix ? &*prefix : nullptr, nullptr};
-  StoreNodeReader reader(*store);
+  if (*latest) seal = (*latest)->checkpoint;
+  // Proofs come from the stored tree nodes: a few reads each, however large the log. The
+  // stored nodes must reproduce the checkpoint, or the export stops here.
+  auto tree = StoredTree::open(*store);
+  if (!tree) return enclave::cli::report_error(tree.error());
   if (seal) {
-    auto root = tiles::root(reader, seal->size, known);
+    auto root = tiles::root(tree->reader(), seal->size, tree->known());
     if (!root || *root != seal->root) {
       return enclave::cli::report_error(
           {Errc::kCorrupt,
@@ -119,7 +152,7 @@ int run_export(const Context& ctx, const ExportOptions& o) {
     auto leaf = encode_leaf(e);
     std::optional<std::vector<merkle::Hash>> proof;
     if (seal && s.index < seal->size) {
-      auto p = tiles::inclusion_proof(reader, s.index, seal->size, known);
+      auto p = tiles::inclusion_proof(tree->reader(), s.index, seal->size, tree->known());
       if (p &&
           merkle::verify_inclusion(s.index, seal->size, merkle::leaf_hash(leaf), *p, seal->root)) {
         proof = std::move(p).value();
@@ -287,66 +320,66 @@ int run_verify_export(const Context& ctx, const std::filesystem::path& file) {
   return problems.empty() ? 0 : 1;
 }
 
+// A checkpoint that must exist, for prove and consistency.
+Expected<SealedCheckpoint> require_checkpoint(LogStore& store, const note::Verifier& key,
+                                              std::optional<std::uint64_t> size) {
+  auto found = find_checkpoint(store, key, size);
+  if (!found) return error_of(found);
+  if (!*found) {
+    return fail(Errc::kNotFound, size ? "no checkpoint of size " + std::to_string(*size)
+                                      : std::string("nothing is sealed yet"));
+  }
+  return std::move(**found);
+}
+
+void print_hashes(const char* label, const nlohmann::json& hashes) {
+  for (std::size_t i = 0; i < hashes.size(); ++i) {
+    std::cout << "  " << label << " " << (i < 10 ? " " : "") << i << "  "
+              << hashes[i].get<std::string>() << "\n";
+  }
+}
+
 // One entry's inclusion proof against a signed checkpoint: the latest, or the one of `size`.
 int run_prove(const Context& ctx, std::uint64_t index, std::optional<std::uint64_t> size) {
   auto store = ctx.open_store();
   if (!store) return enclave::cli::report_error(store.error());
   auto key = ctx.verifier();
   if (!key) return enclave::cli::report_error(key.error());
-  auto checkpoints = store->checkpoints();
-  if (!checkpoints) return enclave::cli::report_error(checkpoints.error());
-  const StoredCheckpoint* chosen = nullptr;
-  for (const auto& c : *checkpoints) {
-    if (!size || c.size == *size) chosen = &c;
-  }
-  if (!chosen) {
-    return enclave::cli::report_error(
-        {Errc::kNotFound, size ? "no checkpoint of size " + std::to_string(*size)
-                               : std::string("nothing is sealed yet")});
-  }
-  auto seal = note::open_checkpoint(as_bytes(chosen->note), *key, key->name());
-  if (!seal) {
-    return enclave::cli::report_error(
-        {Errc::kCorrupt, "the checkpoint does not verify: " + seal.error().describe()});
-  }
+  auto sealed = require_checkpoint(*store, *key, size);
+  if (!sealed) return enclave::cli::report_error(sealed.error());
+  const note::Checkpoint& seal = sealed->checkpoint;
   auto row = store->get(index);
   if (!row) return enclave::cli::report_error(row.error());
   if (!*row) {
     return enclave::cli::report_error(
         {Errc::kNotFound, "entry " + std::to_string(index) + " is not in the database"});
   }
-  auto archives = store->archives();
-  if (!archives) return enclave::cli::report_error(archives.error());
-  auto prefix = archived_prefix(*archives);
-  tiles::KnownRanges known{prefix ? &*prefix : nullptr, nullptr};
-  StoreNodeReader reader(*store);
-  auto proof = tiles::inclusion_proof(reader, index, seal->size, known);
+  auto tree = StoredTree::open(*store);
+  if (!tree) return enclave::cli::report_error(tree.error());
+  auto proof = tiles::inclusion_proof(tree->reader(), index, seal.size, tree->known());
   if (!proof) {
     return enclave::cli::report_error({Errc::kInvalidArgument, proof.error().describe()});
   }
   auto leaf = encode_leaf((*row)->event);
   bool proven =
-      merkle::verify_inclusion(index, seal->size, merkle::leaf_hash(leaf), *proof, seal->root)
+      merkle::verify_inclusion(index, seal.size, merkle::leaf_hash(leaf), *proof, seal.root)
           .has_value();
   nlohmann::json hashes = nlohmann::json::array();
   for (const auto& h : *proof) hashes.push_back(base64_encode(h));
   if (ctx.json) {
     std::cout << nlohmann::json{{"index", index},
-                                {"tree_size", seal->size},
+                                {"tree_size", seal.size},
                                 {"leaf", base64_encode(leaf)},
                                 {"hashes", hashes},
                                 {"verified", proven},
-                                {"checkpoint", chosen->note}}
+                                {"checkpoint", sealed->note}}
                      .dump(2)
               << "\n";
   } else {
     std::cout << "entry " << index << ": " << formats::summary((*row)->event) << "\n"
-              << "sealed by the checkpoint of size " << seal->size << ", root "
-              << base64_encode(seal->root) << "\n";
-    for (std::size_t i = 0; i < proof->size(); ++i) {
-      std::cout << "  path " << (i < 10 ? " " : "") << i << "  " << hashes[i].get<std::string>()
-                << "\n";
-    }
+              << "sealed by the checkpoint of size " << seal.size << ", root "
+              << base64_encode(seal.root) << "\n";
+    print_hashes("path", hashes);
     std::cout << (proven ? "verified: the entry, as stored, is in the signed tree\n"
                          : "DOES NOT VERIFY: the entry or the stored tree was changed; run "
                            "`enclave-audit verify`\n");
@@ -361,58 +394,35 @@ int run_consistency(const Context& ctx, std::uint64_t size1, std::optional<std::
   if (!store) return enclave::cli::report_error(store.error());
   auto key = ctx.verifier();
   if (!key) return enclave::cli::report_error(key.error());
-  auto checkpoints = store->checkpoints();
-  if (!checkpoints) return enclave::cli::report_error(checkpoints.error());
-  auto find = [&](std::optional<std::uint64_t> size) -> Expected<note::Checkpoint> {
-    const StoredCheckpoint* chosen = nullptr;
-    for (const auto& c : *checkpoints) {
-      if (!size || c.size == *size) chosen = &c;
-    }
-    if (!chosen) {
-      return fail(Errc::kNotFound, size ? "no checkpoint of size " + std::to_string(*size)
-                                        : std::string("nothing is sealed yet"));
-    }
-    auto opened = note::open_checkpoint(as_bytes(chosen->note), *key, key->name());
-    if (!opened) {
-      return fail(Errc::kCorrupt, "the checkpoint of size " + std::to_string(chosen->size) +
-                                      " does not verify: " + opened.error().describe());
-    }
-    return std::move(opened).value();
-  };
-  auto older = find(size1);
+  auto older = require_checkpoint(*store, *key, size1);
   if (!older) return enclave::cli::report_error(older.error());
-  auto newer = find(size2);
+  auto newer = require_checkpoint(*store, *key, size2);
   if (!newer) return enclave::cli::report_error(newer.error());
-  if (older->size > newer->size) {
+  const note::Checkpoint& from = older->checkpoint;
+  const note::Checkpoint& to = newer->checkpoint;
+  if (from.size > to.size) {
     return enclave::cli::report_error(
         {Errc::kInvalidArgument, "the first size must not exceed the second"});
   }
-  auto archives = store->archives();
-  if (!archives) return enclave::cli::report_error(archives.error());
-  auto prefix = archived_prefix(*archives);
-  tiles::KnownRanges known{prefix ? &*prefix : nullptr, nullptr};
-  StoreNodeReader reader(*store);
-  auto proof = tiles::consistency_proof(reader, older->size, newer->size, known);
+  auto tree = StoredTree::open(*store);
+  if (!tree) return enclave::cli::report_error(tree.error());
+  auto proof = tiles::consistency_proof(tree->reader(), from.size, to.size, tree->known());
   if (!proof) return enclave::cli::report_error({Errc::kInvalidArgument, proof.error().describe()});
-  auto checked =
-      merkle::verify_consistency(older->size, newer->size, *proof, older->root, newer->root);
+  auto checked = merkle::verify_consistency(from.size, to.size, *proof, from.root, to.root);
   nlohmann::json hashes = nlohmann::json::array();
   for (const auto& h : *proof) hashes.push_back(base64_encode(h));
   if (ctx.json) {
-    std::cout << nlohmann::json{{"size1", older->size},
-                                {"size2", newer->size},
+    std::cout << nlohmann::json{{"size1", from.size},
+                                {"size2", to.size},
                                 {"hashes", hashes},
                                 {"verified", checked.has_value()}}
                      .dump(2)
               << "\n";
   } else {
-    std::cout << "from the checkpoint of size " << older->size << " (root "
-              << base64_encode(older->root) << ")\nto the checkpoint of size " << newer->size
-              << " (root " << base64_encode(newer->root) << ")\n";
-    for (std::size_t i = 0; i < proof->size(); ++i) {
-      std::cout << "  proof " << (i < 10 ? " " : "") << i << "  " << hashes[i].get<std::string>()
-                << "\n";
-    }
+    std::cout << "from the checkpoint of size " << from.size << " (root "
+              << base64_encode(from.root) << ")\nto the checkpoint of size " << to.size << " (root "
+              << base64_encode(to.root) << ")\n";
+    print_hashes("proof", hashes);
     std::cout << (checked ? "verified: the later log extends the earlier one unchanged\n"
                           : "DOES NOT VERIFY: " + checked.error().describe() + "\n");
   }
