@@ -496,6 +496,31 @@ TEST_F(TamperedLog, IntactLogVerifies) {
   EXPECT_EQ(alone.exit_code, 0) << alone.report.dump(2);
 }
 
+TEST_F(TamperedLog, ProofsComeFromTheStoreAndCatchChanges) {
+  auto proof = log_.audit({"prove", "13", "--json"});
+  ASSERT_EQ(proof.exit_code, 0) << proof.out << proof.err;
+  auto j = nlohmann::json::parse(proof.out);
+  EXPECT_EQ(j["tree_size"], kEntries);
+  EXPECT_EQ(j["verified"], true);
+  auto at20 = log_.audit({"prove", "13", "--size", "20"});
+  EXPECT_EQ(at20.exit_code, 0) << at20.out << at20.err;
+  EXPECT_THAT(at20.out, HasSubstr("size 20"));
+  EXPECT_EQ(log_.audit({"prove", "13", "--size", "21"}).exit_code, 2);  // no such checkpoint
+  EXPECT_EQ(log_.audit({"prove", "999"}).exit_code, 2);
+  auto grew = log_.audit({"consistency", "10", "--json"});
+  ASSERT_EQ(grew.exit_code, 0) << grew.out << grew.err;
+  EXPECT_EQ(nlohmann::json::parse(grew.out)["verified"], true);
+  EXPECT_EQ(log_.audit({"consistency", "20", "10"}).exit_code, 2);
+
+  Sql(log_.db()).exec("UPDATE events SET actor = 'mallory' WHERE idx = 13");
+  auto changed = log_.audit({"prove", "13"});
+  EXPECT_EQ(changed.exit_code, 1) << changed.out;
+  EXPECT_THAT(changed.out, HasSubstr("DOES NOT VERIFY"));
+  // A rewritten stored hash breaks the stored tree the proofs are read from.
+  Sql(log_.db()).exec("UPDATE events SET leaf_hash = zeroblob(32) WHERE idx = 11");
+  EXPECT_EQ(log_.audit({"consistency", "10", "20"}).exit_code, 1);
+}
+
 TEST_F(TamperedLog, EditInPlaceIsNamed) {
   Sql(log_.db()).exec("UPDATE events SET actor = 'mallory' WHERE idx = 7");
   expect_findings({finding("modified", 7, 7)},
