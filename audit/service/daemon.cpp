@@ -906,6 +906,11 @@ Status Daemon::run() {
   };
   std::error_code ec;
   std::filesystem::create_directories(d.config.socket.parent_path(), ec);
+  // Signals are caught before the socket appears: whoever sees the socket may send SIGTERM.
+  boost::asio::signal_set signals(d.io, SIGINT, SIGTERM);
+  signals.async_wait([this](const boost::system::error_code& error, int) {
+    if (!error) stop();
+  });
   d.server = std::make_unique<ipc::Server>(d.io, options, d);
   ENCLAVE_TRY(d.server->start());
   d.record("audit.start", "success", nullptr, d.config.origin,
@@ -918,10 +923,6 @@ Status Daemon::run() {
   std::thread writer([&d] { d.writer(); });
   std::thread checkpointer([&d] { d.wal_checkpointer(); });
   std::thread sinks([&d] { d.sink_thread(); });
-  boost::asio::signal_set signals(d.io, SIGINT, SIGTERM);
-  signals.async_wait([this](const boost::system::error_code& error, int) {
-    if (!error) stop();
-  });
   d.io.run();
   writer.join();
   {
