@@ -5,8 +5,8 @@
 
 #include <cassert>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -88,13 +88,13 @@ enum class Errc {
   kInvalidArgument,  // caller's input is wrong
   kNotFound,
   kAlreadyExists,
-  kCorrupt,          // stored data fails its own checks
+  kCorrupt,  // stored data fails its own checks
   kIo,
-  kNoSpace,          // disk full: nothing was written
+  kNoSpace,  // disk full: nothing was written
   kPermission,
-  kUnavailable,      // peer down, try later
+  kUnavailable,  // peer down, try later
   kTimeout,
-  kConflict,         // e.g. schema newer than this build
+  kConflict,  // e.g. schema newer than this build
   kInternal,
 };
 
@@ -128,9 +128,9 @@ using Status = Result<void, Error>;
 }  // namespace enclave
 
 // Propagates the error of an Expected/Status expression out of the calling function.
-#define ENCLAVE_TRY(expr)                                          \
-  do {                                                             \
-    auto enclave_try_result_ = (expr);                             \
-    if (!enclave_try_result_) return ::enclave::Unexpected<::enclave::Error>{ \
-        std::move(enclave_try_result_).error()};                   \
+#define ENCLAVE_TRY(expr)                                                                     \
+  do {                                                                                        \
+    auto enclave_try_result_ = (expr);                                                        \
+    if (!enclave_try_result_)                                                                 \
+      return ::enclave::Unexpected<::enclave::Error>{std::move(enclave_try_result_).error()}; \
   } while (0)

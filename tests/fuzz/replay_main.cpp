@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
           break;
         case 3:  // overwrite with an interesting value
           if (!input.empty()) {
-            static constexpr std::uint8_t kInteresting[] = {0, 0xff, 0x7f, 0x80, '\n', ' ', '=', '"'};
+            static constexpr std::uint8_t kInteresting[] = {0,    0xff, 0x7f, 0x80,
+                                                            '\n', ' ',  '=',  '"'};
             input[rng() % input.size()] = kInteresting[rng() % sizeof kInteresting];
           }
           break;
