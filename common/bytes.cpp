@@ -1,6 +1,7 @@
 #include "common/bytes.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include <array>
 
@@ -134,6 +135,12 @@ bool is_valid_utf8(std::string_view text) {
 bool constant_time_equal(ByteSpan a, ByteSpan b) {
   if (a.size() != b.size()) return false;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string sha256_hex(ByteSpan data) {
+  std::array<std::uint8_t, SHA256_DIGEST_LENGTH> digest{};
+  SHA256(data.data(), data.size(), digest.data());
+  return hex_encode(digest);
 }
 
 void secure_wipe(void* data, std::size_t size) {

@@ -38,6 +38,9 @@ bool is_valid_utf8(std::string_view text);
 // Compares secrets without leaking the position of the first difference. Lengths are public.
 bool constant_time_equal(ByteSpan a, ByteSpan b);
 
+// SHA-256 of data as 64 lowercase hex digits: how files are named in reports and manifests.
+std::string sha256_hex(ByteSpan data);
+
 // Overwrites memory the optimiser may not elide (OPENSSL_cleanse underneath).
 void secure_wipe(void* data, std::size_t size);
 

@@ -10,6 +10,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
   libboost-dev                                     # Boost.Asio (header-only)
   libgtest-dev libgmock-dev libbenchmark-dev
+  libglpk-dev                                      # exit control: the attacker LP audit and MILP
   python3 procps util-linux
 )
 

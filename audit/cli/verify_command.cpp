@@ -10,16 +10,11 @@
 #include "audit/core/formats.hpp"
 #include "audit/core/verify.hpp"
 #include "audit/service/verify_input.hpp"
+#include "common/files.hpp"
 
 namespace enclave::audit::cli {
 
 namespace {
-
-Expected<std::string> read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(Errc::kNotFound, path.string() + ": cannot read it");
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 std::string opt(const std::optional<std::uint64_t>& v) {
   return v ? std::to_string(*v) : "-";

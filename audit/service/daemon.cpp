@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <algorithm>
@@ -22,6 +21,7 @@
 #include "audit/core/note.hpp"
 #include "audit/service/log_store.hpp"
 #include "audit/service/sinks.hpp"
+#include "common/files.hpp"
 
 namespace enclave::audit {
 
@@ -42,48 +42,6 @@ std::filesystem::path under(const std::filesystem::path& state_dir, const std::s
 
 bool contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
-}
-
-// Writes a file whole or not at all: temp file, fsync, rename, fsync of the directory.
-Status write_file_atomically(const std::filesystem::path& path, std::string_view content,
-                             mode_t mode) {
-  auto tmp = path;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return fail(Errc::kIo, tmp.string() + ": " + std::strerror(errno));
-  std::string_view rest = content;
-  while (!rest.empty()) {
-    ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Errc code = errno == ENOSPC ? Errc::kNoSpace : Errc::kIo;
-      std::string why = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return fail(code, tmp.string() + ": " + why);
-    }
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    return fail(Errc::kIo, tmp.string() + ": " + std::strerror(errno));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return fail(Errc::kIo, path.string() + ": " + std::strerror(errno));
-  }
-  int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    (void)::fsync(dir);
-    ::close(dir);
-  }
-  return {};
-}
-
-std::string sha256_hex(std::string_view data) {
-  merkle::Hash digest;
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
-  return merkle::hash_hex(digest);
 }
 
 // A request the writer thread must carry out (it alone touches the database).
@@ -858,7 +816,7 @@ struct Daemon::Impl : ipc::Handler {
     auto path = config.archive_dir /
                 ("audit-" + std::to_string(first) + "-" + std::to_string(end) + ".archive");
     ENCLAVE_TRY(write_file_atomically(path, content, 0640));
-    ArchiveRecord record{first, end, a.created_us, path.string(), sha256_hex(content), at};
+    ArchiveRecord record{first, end, a.created_us, path.string(), sha256_hex(as_bytes(content)), at};
     ENCLAVE_TRY(store.drop_archived(record));
     return nlohmann::json{{"file", path.string()},
                           {"first", first},

@@ -244,5 +244,13 @@ TEST(Result, ValuesErrorsAndPropagation) {
   EXPECT_EQ(passed.error().code, Errc::kInvalidArgument);
 }
 
+TEST(Sha256, MatchesPublishedVectors) {
+  // FIPS 180-2 examples.
+  EXPECT_EQ(sha256_hex(as_bytes("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex(as_bytes("")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 }  // namespace
 }  // namespace enclave
