@@ -107,14 +107,21 @@ Status audit_against_ledger(Ledgered& ledgered, const std::string& project,
                             const std::filesystem::path& ledger_path, const LoadedTable& loaded,
                             std::span<const std::uint8_t> suppressed, const Profile& profile,
                             FileReport& report) {
-  if (!ledgered.ledger) {
+  std::error_code ec;
+  if (!ledgered.ledger && std::filesystem::exists(ledger_path, ec)) {
     store::OpenOptions options;
+    options.access = store::Access::kReadOnly;
+    options.create = false;
     auto ledger = Ledger::open(ledger_path, options);
     if (!ledger) return error_of(ledger);
     ledgered.ledger.emplace(std::move(ledger).value());
   }
   auto view = released_view(loaded.table, loaded.meta, suppressed);
-  auto earlier = ledgered.ledger->comparable(project, view.population, view.measure);
+  view.name = std::filesystem::path(loaded.name).filename().string();
+  std::vector<ReleasedTable> none;
+  auto earlier = ledgered.ledger
+                     ? ledgered.ledger->comparable(project, view.population, view.measure)
+                     : Expected<std::vector<ReleasedTable>>(std::move(none));
   if (!earlier) return error_of(earlier);
   auto diff = audit_differencing(view, *earlier, profile);
   if (!diff) return error_of(diff);
@@ -123,8 +130,10 @@ Status audit_against_ledger(Ledgered& ledgered, const std::string& project,
                                       " nested pairs, " + std::to_string(diff->lp_targets) +
                                       " LP targets";
   for (const auto& f : diff->findings) {
-    std::string where = f.candidate_cell.empty() ? "" : f.candidate_cell + ": ";
-    std::string with = f.release.empty() ? "" : " [" + f.release + "]";
+    // A difference names both cells and both files in its reason already.
+    const bool named = f.kind == DifferencingFinding::Kind::kDifference;
+    std::string where = named || f.candidate_cell.empty() ? "" : f.candidate_cell + ": ";
+    std::string with = named || f.release.empty() ? "" : " [" + f.release + "]";
     report.add({f.disclosive ? Outcome::kFail : Outcome::kReview,
                 std::string("differencing-") + differencing_kind_name(f.kind),
                 where + f.reason + with});
@@ -140,9 +149,9 @@ Expected<FileReport> check_extract(const std::filesystem::path& path, const Tabl
   auto doc = csv::parse(*bytes);
   if (!doc) return fail(Errc::kInvalidArgument, doc.error().describe(path.string()));
   report.type = OutputType::kExtract;
-  auto k = check_k_anonymity(*doc, path.filename().string(),
-                             {meta.quasi_identifiers, meta.sensitive},
-                             KAnonOptions::from_profile(profile));
+  auto k =
+      check_k_anonymity(*doc, path.filename().string(), {meta.quasi_identifiers, meta.sensitive},
+                        KAnonOptions::from_profile(profile));
   if (!k) return error_of(k);
   report.properties["rows"] = std::to_string(k->rows);
   report.properties["classes"] = std::to_string(k->classes);
@@ -151,9 +160,9 @@ Expected<FileReport> check_extract(const std::filesystem::path& path, const Tabl
   const std::size_t named = std::min<std::size_t>(k->failing.size(), 5);
   for (std::size_t i = 0; i < named; ++i) {
     auto c = k->failing[i];
-    std::string why = c.below_k ? "class of " + std::to_string(c.size) + " rows (k=" +
-                                      std::to_string(k->k) + ")"
-                                : "fewer than l=" + std::to_string(k->l) + " sensitive values";
+    std::string why =
+        c.below_k ? "class of " + std::to_string(c.size) + " rows (k=" + std::to_string(k->k) + ")"
+                  : "fewer than l=" + std::to_string(k->l) + " sensitive values";
     report.add({Outcome::kFail, c.below_k ? "k-anonymity" : "l-diversity",
                 c.label(meta.quasi_identifiers) + ": " + why});
   }
@@ -210,8 +219,8 @@ Expected<FileReport> check_table(const std::filesystem::path& path, TableMeta me
       std::count(primary.suppress.begin(), primary.suppress.end(), std::uint8_t{1});
   if (options.method == "rounding") {
     if (!profile.rounding_base) {
-      return fail(Errc::kInvalidArgument, "profile " + profile.name +
-                                              " sets no rounding_base; rounding is not offered");
+      return fail(Errc::kInvalidArgument,
+                  "profile " + profile.name + " sets no rounding_base; rounding is not offered");
     }
     auto rounded = lp::round_table(loaded->table, profile, {.progress = progress_line(name)});
     clear_progress();
@@ -244,8 +253,8 @@ Expected<FileReport> check_table(const std::filesystem::path& path, TableMeta me
     mask = result->suppressed;
     report.secondary = result->secondary;
     for (const auto& a : result->audit) {
-      report.intervals.push_back({a.cell, a.lo, a.hi, a.value - a.need_lo, a.value + a.need_hi,
-                                  a.is_protected});
+      report.intervals.push_back(
+          {a.cell, a.lo, a.hi, a.value - a.need_lo, a.value + a.need_hi, a.is_protected});
     }
     std::string how = std::string(lp::suppression_method_name(result->method)) + ": " +
                       std::to_string(result->primary.size()) + " primary, " +
@@ -358,8 +367,8 @@ void run_check(const Context& context, CheckOptions options) {
     std::filesystem::create_directories(options.out, ec);
     auto written = write_file_atomically(options.out / "results.json", json.dump(2) + "\n", 0640);
     if (written) {
-      written = write_file_atomically(options.out / "summary.txt", human_summary(reports, run),
-                                      0640);
+      written =
+          write_file_atomically(options.out / "summary.txt", human_summary(reports, run), 0640);
     }
     if (!written) {
       exit_code() = enclave::cli::report_error(written.error());

@@ -62,7 +62,8 @@ Expected<TableMeta> MetaFlags::to_meta() const {
   if (layout == "wide") {
     m.layout = Layout::kWide;
   } else if (!layout.empty() && layout != "long") {
-    return fail(Errc::kInvalidArgument, "--layout: expected long or wide, found \"" + layout + "\"");
+    return fail(Errc::kInvalidArgument,
+                "--layout: expected long or wide, found \"" + layout + "\"");
   }
   if (!total_label.empty()) m.total_label = total_label;
   if (!population.empty()) m.population = population;

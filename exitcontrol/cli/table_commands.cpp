@@ -182,6 +182,7 @@ void run_ledger_record(const Context& context, const LedgerOptions& options) {
     std::vector<std::uint8_t> hidden(loaded->table.size(), 0);
     for (auto c : loaded->marked) hidden[c] = 1;
     auto view = released_view(loaded->table, loaded->meta, hidden);
+    view.name = file.filename().string();
     auto r = ledger->record(options.project, view, sha256_hex(as_bytes(*loaded->bytes)),
                             options.request);
     if (!r) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 
 #include "common/bytes.hpp"
 #include "exitcontrol/core/csv.hpp"
@@ -171,6 +172,30 @@ bool listed(const std::vector<std::string>& list, std::string_view ext) {
   return std::find(list.begin(), list.end(), ext) != list.end();
 }
 
+// Text in a legacy encoding (Shift_JIS, EUC-JP, Latin-1): no NUL bytes, but not UTF-8. Names
+// the first bad byte by line and column, as the CSV parser would.
+std::optional<std::string> legacy_text_error(std::string_view content) {
+  if (content.find('\0') != std::string_view::npos) return std::nullopt;
+  std::size_t line = 1, column = 1;
+  for (std::size_t at = 0; at < content.size();) {
+    const std::size_t start = at;
+    auto cp = utf8_next(content, at);
+    if (!cp) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(content[start]));
+      return "line " + std::to_string(line) + ", column " + std::to_string(column) + ": byte " +
+             hex;
+    }
+    if (*cp == U'\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return std::nullopt;
+}
+
 // A field a spreadsheet would evaluate when the CSV is opened (CSV injection): starting with
 // = or @, or with + or - where the field is not simply a number or the suppression marker.
 bool is_formula(std::string_view field) {
@@ -209,6 +234,11 @@ GateDecision classify_file(std::string_view name, std::string_view content, bool
     case Family::kRefusedBinary:
       return refuse(d.kind, d.kind + magic + " " + named);
     case Family::kUnknownBinary:
+      if (auto where = legacy_text_error(content)) {
+        return refuse("text not in UTF-8", "text " + named + " is not UTF-8: " + *where +
+                                               " (Shift_JIS or another legacy encoding? save "
+                                               "it as UTF-8)");
+      }
       return refuse(d.kind, d.kind + magic + " " + named);
     case Family::kReviewable: {
       bool matches = std::find(d.extensions.begin(), d.extensions.end(), ext) != d.extensions.end();

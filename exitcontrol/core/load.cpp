@@ -227,6 +227,7 @@ class Loader {
       if (meta.kind == TableKind::kFrequency && !cols.contributors) {
         table.contributors[cell] = table.value[cell];
       }
+      if (meta.mean) table.value[cell] *= table.contributors[cell];  // NaN stays missing
     }
     return {};
   }

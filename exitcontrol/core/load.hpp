@@ -16,7 +16,8 @@
 // table under audit): its value is missing and the cell is listed in LoadedTable::marked.
 //
 // Frequency: contributors = value unless a contributors column is declared. Magnitude:
-// contributors, top1, top2 (and institutions, insurers when declared) from their columns.
+// contributors, top1, top2 (and institutions, insurers when declared) from their columns; a
+// table of means (meta.mean) gets value = mean x contributors, the sum the checks need.
 // Extracts and models build no cells: an extract's declared columns are checked to exist (the
 // k-anonymity check reads the rows from the document); a model's residual_dof_column is read
 // into meta.residual_dof (its smallest value).

@@ -140,6 +140,9 @@ Status validate_meta(const TableMeta& meta) {
     } else if (is_named(meta.route)) {
       return error_at(meta, "route", "applies to frequency tables of units, not a magnitude table");
     }
+    if (meta.mean && (meta.kind != TableKind::kMagnitude || meta.layout != Layout::kLong)) {
+      return error_at(meta, "statistic", "a mean applies to long-form magnitude tables only");
+    }
     if (is_named(meta.route) && meta.route != "oral" && meta.route != "topical" &&
         meta.route != "injection") {
       return error_at(meta, "route",
@@ -256,7 +259,7 @@ Expected<TableMeta> meta_from(const policy::Document& document) {
   const policy::Table root = document.root();
   ENCLAVE_TRY(root.reject_unknown(
       {"kind", "layout", "total_label", "column_dimension", "value", "contributors", "top1", "top2",
-       "institutions", "insurers", "route", "residual_dof", "residual_dof_column",
+       "institutions", "insurers", "route", "statistic", "residual_dof", "residual_dof_column",
        "quasi_identifiers", "sensitive", "population", "dimension", "filter"}));
 
   TableMeta meta;
@@ -272,6 +275,13 @@ Expected<TableMeta> meta_from(const policy::Document& document) {
         "expected one of frequency, magnitude, extract, model, found \"" + *kind_name + "\""));
   }
   meta.kind = *kind;
+
+  auto statistic = root.string_or("statistic", "sum");
+  if (!statistic) return error_of(statistic);
+  if (*statistic != "sum" && *statistic != "mean") {
+    return fail(root.error_at("statistic", "expected sum or mean, found \"" + *statistic + "\""));
+  }
+  meta.mean = *statistic == "mean";
 
   auto layout = root.string_or("layout", "long");
   if (!layout) return error_of(layout);

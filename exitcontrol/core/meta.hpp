@@ -16,6 +16,8 @@
 //   institutions = "n_inst"       # NDB: distinct institutions per cell
 //   insurers = "n_ins"            # NDB: distinct insurers per cell
 //   route = "oral"                # NDB units rule: oral | topical | injection
+//   statistic = "mean"            # magnitude: the value is a mean over the contributors (default
+//                                 # "sum"); the checks then work on mean x contributors
 //
 //   residual_dof = 120            # model: residual degrees of freedom, or
 //   residual_dof_column = "df"    #   the column that holds them (the smallest value counts)
@@ -73,6 +75,11 @@ struct TableMeta {
   std::string contributors_column;  // magnitude: units per cell; frequency: defaults to value
   std::string top1_column, top2_column;
   std::string institutions_column, insurers_column;
+
+  // Magnitude tables of means (sidecar statistic = "mean"): margins of means do not add up,
+  // the sums behind them do, and a mean is as disclosive as its sum. The loader turns each
+  // value into mean x contributors so every check and the attacker audit see the sums.
+  bool mean = false;
 
   // NDB units rule: the administration route of the drug counted ("oral", "topical",
   // "injection"), when the value is a quantity of units rather than patients.

@@ -489,7 +489,7 @@ Expected<Tabulation> tabulate(const csv::Document& rows, std::string_view file,
         table.value[c] = sum[c];
         break;
       case Statistic::kMean:
-        table.value[c] = with_value[c] > 0 ? sum[c] / with_value[c] : kMissing;
+        table.value[c] = contributors[c] > 0 ? sum[c] / contributors[c] : kMissing;
         break;
     }
     table.contributors[c] = contributors[c];
@@ -550,12 +550,15 @@ TabulatedFiles write_tabulation(const Tabulation& tabulation, std::string_view s
   meta += "# Tabulated inside the enclave from the rows of " + source + ": " +
           statistic_name(tabulation.statistic) + ".\n";
   if (tabulation.statistic == Statistic::kMean) {
-    meta += "# The value is a mean; contributors, top1 and top2 describe the sum behind it.\n";
+    meta +=
+        "# The value is a mean; contributors, top1 and top2 describe the sum behind it,\n"
+        "# and the checks work on that sum (statistic = \"mean\").\n";
   }
   meta += "kind = " + toml_string(table_kind_name(table.kind)) + "\n";
   meta += "layout = \"long\"\n";
   meta += "total_label = " + toml_string(tabulation.total_label) + "\n";
   meta += "value = " + toml_string(tabulation.value_name) + "\n";
+  if (tabulation.statistic == Statistic::kMean) meta += "statistic = \"mean\"\n";
   if (tabulation.has_contributors_column) meta += "contributors = \"contributors\"\n";
   if (tabulation.has_top_columns) meta += "top1 = \"top1\"\ntop2 = \"top2\"\n";
   if (tabulation.has_institutions) meta += "institutions = \"institutions\"\n";

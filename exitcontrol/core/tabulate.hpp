@@ -15,7 +15,8 @@
 //          distinct units); top1, top2 = the two largest contributions (a row's value, or a
 //          unit's sum over its rows in the cell), floored at 0: fewer than two contributions,
 //          or negative ones, leave 0 (dominance concerns positive magnitudes).
-//   mean   (magnitude): value = sum / rows with a value (missing where there are none).
+//   mean   (magnitude): value = sum / contributors (rows with a value, or units: a mean per
+//          unit), missing where there are none; the sidecar says statistic = "mean".
 //          contributors, top1 and top2 describe the underlying sum, which Tabulation::sums
 //          holds: a mean is as disclosive as its sum, and dominance is judged on the sum.
 //   institutions, insurers: distinct non-empty ids per cell, when those columns are named

@@ -134,11 +134,24 @@ struct Part {
   std::vector<Term> terms;
 };
 
+int bounds_type(double lo, double hi) {
+  if (std::isinf(lo)) return std::isinf(hi) ? GLP_FR : GLP_UP;
+  if (std::isinf(hi)) return GLP_LO;
+  return lo == hi ? GLP_FX : GLP_DB;
+}
+
+void widen(Interval& seen, double value) {
+  seen.lo = std::min(seen.lo, value);
+  seen.hi = std::max(seen.hi, value);
+}
+
 class BlockSolver {
  public:
+  // seen: per variable of the system, the extremes found at feasible points so far.
   BlockSolver(const LinearSystem& system, const std::vector<std::vector<Term>>& rows,
-              const std::vector<std::uint32_t>& vars, const std::vector<std::uint32_t>& row_ids)
-      : system_(system), rows_(rows), vars_(vars), row_ids_(row_ids) {}
+              const std::vector<std::uint32_t>& vars, const std::vector<std::uint32_t>& row_ids,
+              std::vector<Interval>& seen)
+      : system_(system), rows_(rows), vars_(vars), row_ids_(row_ids), seen_(seen) {}
 
   Status build() {
     for (std::uint32_t i = 0; i < vars_.size(); ++i) column_[vars_[i]] = static_cast<int>(i + 1);
@@ -171,15 +184,24 @@ class BlockSolver {
       }
       for (int c = 1; c <= n_cols; ++c) {
         double lo = s->lower[var_p[c - 1]], hi = s->upper[var_p[c - 1]];
-        int type = std::isinf(lo) ? (std::isinf(hi) ? GLP_FR : GLP_UP)
-                                  : (std::isinf(hi) ? GLP_LO : (lo == hi ? GLP_FX : GLP_DB));
-        glp_set_col_bnds(p, c, type, std::isinf(lo) ? 0.0 : lo, std::isinf(hi) ? 0.0 : hi);
+        glp_set_col_bnds(p, c, bounds_type(lo, hi), std::isinf(lo) ? 0.0 : lo,
+                         std::isinf(hi) ? 0.0 : hi);
       }
       glp_load_matrix(p, nnz, ia_p, ja_p, ar_p);
       glp_adv_basis(p, 0);
     });
     if (!ok) return glpk::glpk_failure("linear system");
     return {};
+  }
+
+  // A vertex of the block (the simplex with a zero objective), per variable of the system.
+  Expected<std::vector<double>> feasible_point(Clock::time_point deadline,
+                                               const BoundsOptions& options) {
+    auto zero = optimize({}, GLP_MIN, deadline, options);
+    if (!zero) return error_of(zero);
+    std::vector<double> x(system_.lower.size(), 0.0);
+    for (std::size_t i = 0; i < vars_.size(); ++i) x[vars_[i]] = point_[i];
+    return x;
   }
 
   // Minimum (sense GLP_MIN) or maximum of the part's terms; +-kInfinity when unbounded.
@@ -202,6 +224,9 @@ class BlockSolver {
     columns_.clear();
     for (const auto& t : terms) columns_.push_back(column_.at(t.var));
     const int* col_p = columns_.data();
+    const int n_cols = static_cast<int>(vars_.size());
+    point_.resize(vars_.size());
+    double* point = point_.data();
     bool ok = glpk::guarded([&] {
       glp_set_obj_dir(p, sense);
       for (int i = 0; i < n_terms; ++i) glp_set_obj_coef(p, col_p[i], term_p[i].coef);
@@ -214,8 +239,15 @@ class BlockSolver {
       status = glp_get_status(p);
       value = glp_get_obj_val(p);
       for (int i = 0; i < n_terms; ++i) glp_set_obj_coef(p, col_p[i], 0.0);
+      if (ret == 0 && (status == GLP_OPT || status == GLP_UNBND)) {
+        for (int c = 1; c <= n_cols; ++c) point[c - 1] = glp_get_col_prim(p, c);
+      }
     });
     if (!ok) return glpk::glpk_failure("linear program");
+    if (ret == 0 && (status == GLP_OPT || status == GLP_UNBND)) {
+      // Every vertex visited is a feasible point: it shows how far each variable can go.
+      for (std::size_t i = 0; i < vars_.size(); ++i) widen(seen_[vars_[i]], point_[i]);
+    }
     if (ret == GLP_ETMLIM) return fail(Errc::kTimeout, "");
     if (ret != 0) {
       return fail(Errc::kInternal, "the simplex method failed (GLPK code " + std::to_string(ret) +
@@ -244,9 +276,217 @@ class BlockSolver {
   const std::vector<std::vector<Term>>& rows_;
   const std::vector<std::uint32_t>& vars_;
   const std::vector<std::uint32_t>& row_ids_;
+  std::vector<Interval>& seen_;
   glpk::Problem problem_;
   std::unordered_map<std::uint32_t, int> column_;
   std::vector<int> columns_;
+  std::vector<double> point_;
+};
+
+// Interval propagation through the rows: from sum a_j x_j = r, each x_k lies within
+// (r - sum of the others' extremes) / a_k. The result contains the feasible set's box (it is
+// an outer bound); on tables it is usually the exact bound, which a visited vertex then
+// confirms without an LP of its own. Rounds stop when nothing tightens by more than 1e-9
+// (relative) or after a fixed number, so slow convergence only costs LPs, never exactness.
+std::vector<Interval> propagate(const LinearSystem& system,
+                                const std::vector<std::vector<Term>>& rows) {
+  std::vector<Interval> box(system.lower.size());
+  for (std::size_t v = 0; v < box.size(); ++v) box[v] = {system.lower[v], system.upper[v]};
+  for (int round = 0; round < 100; ++round) {
+    bool tightened = false;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      // The row's range of sum a_j x_j, counting infinite contributions apart.
+      double min_sum = 0, max_sum = 0;
+      int min_inf = 0, max_inf = 0;
+      for (const auto& t : rows[r]) {
+        double lo = t.coef > 0 ? t.coef * box[t.var].lo : t.coef * box[t.var].hi;
+        double hi = t.coef > 0 ? t.coef * box[t.var].hi : t.coef * box[t.var].lo;
+        if (std::isinf(lo))
+          ++min_inf;
+        else
+          min_sum += lo;
+        if (std::isinf(hi))
+          ++max_inf;
+        else
+          max_sum += hi;
+      }
+      const double rhs = system.rows[r].rhs;
+      for (const auto& t : rows[r]) {
+        double lo = t.coef > 0 ? t.coef * box[t.var].lo : t.coef * box[t.var].hi;
+        double hi = t.coef > 0 ? t.coef * box[t.var].hi : t.coef * box[t.var].lo;
+        // a_k x_k = rhs - (the others), whose range follows from the row's sums without k.
+        double others_max = max_inf - (std::isinf(hi) ? 1 : 0) > 0
+                                ? kInfinity
+                                : max_sum - (std::isinf(hi) ? 0 : hi);
+        double others_min = min_inf - (std::isinf(lo) ? 1 : 0) > 0
+                                ? -kInfinity
+                                : min_sum - (std::isinf(lo) ? 0 : lo);
+        double term_lo = rhs - others_max, term_hi = rhs - others_min;
+        double new_lo = t.coef > 0 ? term_lo / t.coef : term_hi / t.coef;
+        double new_hi = t.coef > 0 ? term_hi / t.coef : term_lo / t.coef;
+        Interval& b = box[t.var];
+        if (new_lo > b.lo + 1e-9 * std::max(1.0, std::abs(new_lo))) {
+          b.lo = new_lo;
+          tightened = true;
+        }
+        if (new_hi < b.hi - 1e-9 * std::max(1.0, std::abs(new_hi))) {
+          b.hi = new_hi;
+          tightened = true;
+        }
+      }
+    }
+    if (!tightened) break;
+  }
+  return box;
+}
+
+// Looks for a feasible point that pushes one variable far, within a neighbourhood of it (the
+// variables up to three relations away, at most a few hundred), every other variable held
+// at a known feasible point x0. Whatever it reaches is reached in the whole block; when that
+// is the propagated outer bound, the bound is exact without the block's LP. On tables the
+// movement that decides a cell's bound (a rectangle, a cube) is nearly always that close.
+class LocalProbe {
+ public:
+  LocalProbe(const LinearSystem& system, const std::vector<std::vector<Term>>& rows,
+             const std::vector<std::uint32_t>& vars, const std::vector<std::uint32_t>& row_ids,
+             std::vector<double> x0, std::vector<Interval>& seen)
+      : system_(system), rows_(rows), row_ids_(row_ids), x0_(std::move(x0)), seen_(seen) {
+    rows_of_.resize(system.lower.size());
+    for (std::uint32_t r = 0; r < row_ids_.size(); ++r) {
+      for (const auto& t : rows_[row_ids_[r]]) rows_of_[t.var].push_back(r);
+    }
+    column_.assign(system.lower.size(), 0);
+    row_mark_.assign(row_ids_.size(), 0);
+    for (auto v : vars) widen(seen_[v], x0_[v]);
+  }
+
+  // The furthest var goes (sense GLP_MIN: down, GLP_MAX: up) within the neighbourhood.
+  Expected<double> reach(std::uint32_t var, int sense, Clock::time_point deadline) {
+    members_.clear();
+    join(var);
+    std::size_t frontier = 0;
+    for (int hop = 0; hop < 3 && members_.size() < kCap; ++hop) {
+      const std::size_t end = members_.size();
+      for (std::size_t i = frontier; i < end; ++i) {
+        for (auto r : rows_of_[members_[i]]) {
+          for (const auto& t : rows_[row_ids_[r]]) {
+            if (members_.size() < kCap) join(t.var);
+          }
+        }
+      }
+      frontier = end;
+    }
+    auto result = solve(var, sense, deadline);
+    for (auto v : members_) column_[v] = 0;
+    return result;
+  }
+
+ private:
+  static constexpr std::size_t kCap = 400;
+
+  void join(std::uint32_t v) {
+    if (column_[v] != 0) return;
+    members_.push_back(v);
+    column_[v] = static_cast<int>(members_.size());
+  }
+
+  Expected<double> solve(std::uint32_t var, int sense, Clock::time_point deadline) {
+    touched_.clear();
+    for (auto v : members_) {
+      for (auto r : rows_of_[v]) {
+        if (!row_mark_[r]) {
+          row_mark_[r] = 1;
+          touched_.push_back(r);
+        }
+      }
+    }
+    for (auto r : touched_) row_mark_[r] = 0;
+    std::vector<int> ia{0}, ja{0};
+    std::vector<double> ar{0}, rhs(touched_.size());
+    for (std::size_t k = 0; k < touched_.size(); ++k) {
+      const auto r = row_ids_[touched_[k]];
+      rhs[k] = system_.rows[r].rhs;
+      for (const auto& t : rows_[r]) {
+        if (column_[t.var] != 0) {
+          ia.push_back(static_cast<int>(k + 1));
+          ja.push_back(column_[t.var]);
+          ar.push_back(t.coef);
+        } else {
+          rhs[k] -= t.coef * x0_[t.var];
+        }
+      }
+    }
+    lower_.resize(members_.size());
+    upper_.resize(members_.size());
+    for (std::size_t i = 0; i < members_.size(); ++i) {
+      lower_[i] = system_.lower[members_[i]];
+      upper_[i] = system_.upper[members_[i]];
+    }
+    point_.assign(members_.size(), 0.0);
+
+    glpk::Problem problem;
+    glp_prob* p = problem.get();
+    if (p == nullptr) return glpk::glpk_failure("problem");
+    auto remaining =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (remaining <= 0) return fail(Errc::kTimeout, "");
+    glp_smcp parm;
+    glp_init_smcp(&parm);
+    parm.msg_lev = GLP_MSG_OFF;
+    parm.tm_lim = static_cast<int>(std::min<std::int64_t>(remaining, INT_MAX));
+    const int n_rows = static_cast<int>(touched_.size());
+    const int n_cols = static_cast<int>(members_.size());
+    const int nnz = static_cast<int>(ia.size() - 1);
+    const int* ia_p = ia.data();
+    const int* ja_p = ja.data();
+    const double* ar_p = ar.data();
+    const double* rhs_p = rhs.data();
+    const double* lo = lower_.data();
+    const double* hi = upper_.data();
+    double* point = point_.data();
+    const int target = column_[var];
+    int ret = 0, status = 0;
+    double value = 0;
+    bool ok = glpk::guarded([&] {
+      glp_set_obj_dir(p, sense);
+      glp_add_rows(p, n_rows);
+      glp_add_cols(p, n_cols);
+      for (int r = 1; r <= n_rows; ++r) glp_set_row_bnds(p, r, GLP_FX, rhs_p[r - 1], rhs_p[r - 1]);
+      for (int c = 1; c <= n_cols; ++c) {
+        glp_set_col_bnds(p, c, bounds_type(lo[c - 1], hi[c - 1]),
+                         std::isinf(lo[c - 1]) ? 0.0 : lo[c - 1],
+                         std::isinf(hi[c - 1]) ? 0.0 : hi[c - 1]);
+      }
+      glp_set_obj_coef(p, target, 1.0);
+      glp_load_matrix(p, nnz, ia_p, ja_p, ar_p);
+      glp_adv_basis(p, 0);
+      ret = glp_simplex(p, &parm);
+      status = glp_get_status(p);
+      value = glp_get_obj_val(p);
+      if (ret == 0 && status == GLP_OPT) {
+        for (int c = 1; c <= n_cols; ++c) point[c - 1] = glp_get_col_prim(p, c);
+      }
+    });
+    if (!ok) return glpk::glpk_failure("local linear program");
+    if (ret == GLP_ETMLIM) return fail(Errc::kTimeout, "");
+    if (ret == 0 && status == GLP_UNBND) return sense == GLP_MIN ? -kInfinity : kInfinity;
+    // Anything else (numerical trouble) only means no shortcut: x0 is still reachable.
+    if (ret != 0 || status != GLP_OPT) return x0_[var];
+    for (std::size_t i = 0; i < members_.size(); ++i) widen(seen_[members_[i]], point_[i]);
+    return value;
+  }
+
+  const LinearSystem& system_;
+  const std::vector<std::vector<Term>>& rows_;
+  const std::vector<std::uint32_t>& row_ids_;
+  std::vector<double> x0_;
+  std::vector<Interval>& seen_;
+  std::vector<std::vector<std::uint32_t>> rows_of_;  // variable -> rows of the block
+  std::vector<int> column_;                          // variable -> local column, 0 outside
+  std::vector<std::uint32_t> members_;
+  std::vector<std::uint8_t> row_mark_;
+  std::vector<std::uint32_t> touched_;
+  std::vector<double> lower_, upper_, point_;
 };
 
 // Adds coef * [lo, hi] to an interval sum.
@@ -258,6 +498,38 @@ void add_scaled(Interval& sum, double coef, double lo, double hi) {
     sum.lo += coef * hi;
     sum.hi += coef * lo;
   }
+}
+
+// Blocks with more variables than this try local movements before the block's own LP.
+constexpr std::size_t kProbeAbove = 64;
+
+// The caller's feasible point must be one: a wrong one would make bounds look attained.
+Status check_point(const LinearSystem& system, const std::vector<double>& x) {
+  if (x.size() != system.lower.size()) {
+    return fail(Errc::kInvalidArgument, "linear system: the feasible point has " +
+                                            std::to_string(x.size()) + " values for " +
+                                            std::to_string(system.lower.size()) + " variables");
+  }
+  for (std::size_t v = 0; v < x.size(); ++v) {
+    const double tol = 1e-9 * std::max(1.0, std::abs(x[v]));
+    if (!std::isfinite(x[v]) || x[v] < system.lower[v] - tol || x[v] > system.upper[v] + tol) {
+      return fail(
+          Errc::kInvalidArgument,
+          "linear system: the feasible point breaks the bounds of variable " + std::to_string(v));
+    }
+  }
+  for (std::size_t r = 0; r < system.rows.size(); ++r) {
+    double sum = 0, scale = std::abs(system.rows[r].rhs);
+    for (const auto& t : system.rows[r].terms) {
+      sum += t.coef * x[t.var];
+      scale = std::max(scale, std::abs(t.coef * x[t.var]));
+    }
+    if (std::abs(sum - system.rows[r].rhs) > 1e-9 * std::max(1.0, scale)) {
+      return fail(Errc::kInvalidArgument,
+                  "linear system: the feasible point breaks row " + std::to_string(r));
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -322,14 +594,55 @@ Expected<std::vector<Interval>> bounds(const LinearSystem& system,
                                     " targets done");
   };
 
+  if (!options.feasible_point.empty()) ENCLAVE_TRY(check_point(system, options.feasible_point));
+  const std::vector<Interval> box = propagate(system, rows);
+  std::vector<Interval> seen(n, Interval{kInfinity, -kInfinity});
   for (std::size_t b = 0; b < parts.size(); ++b) {
     if (parts[b].empty()) continue;
     if (Clock::now() >= deadline) return timed_out();
-    BlockSolver solver(system, rows, blocks.vars[b], blocks.rows[b]);
+    BlockSolver solver(system, rows, blocks.vars[b], blocks.rows[b], seen);
     ENCLAVE_TRY(solver.build());
+    std::optional<LocalProbe> probe;
+    if (blocks.vars[b].size() > kProbeAbove) {
+      std::vector<double> x0 = options.feasible_point;
+      if (x0.empty()) {
+        auto vertex = solver.feasible_point(deadline, options);
+        if (!vertex) {
+          if (vertex.error().code == Errc::kTimeout) return timed_out();
+          return error_of(vertex);
+        }
+        x0 = std::move(*vertex);
+      }
+      probe.emplace(system, rows, blocks.vars[b], blocks.rows[b], std::move(x0), seen);
+    }
     for (const auto& part : parts[b]) {
       Interval& into = result[part.target];
       for (int sense : {GLP_MIN, GLP_MAX}) {
+        // A single variable's propagated bound is an outer limit; when a feasible point
+        // reaches it (a vertex visited before, or a local movement) it is the answer and the
+        // block's LP is not needed.
+        if (part.terms.size() == 1) {
+          const auto& t = part.terms[0];
+          const bool low_end = (sense == GLP_MIN) == (t.coef > 0);
+          const double bound = low_end ? box[t.var].lo : box[t.var].hi;
+          auto attained = [&] {
+            const double reached = low_end ? seen[t.var].lo : seen[t.var].hi;
+            return std::abs(reached - bound) <= 1e-7 * std::max(1.0, std::abs(bound));
+          };
+          bool exact = std::isfinite(bound) && attained();
+          if (!exact && std::isfinite(bound) && probe) {
+            auto reached = probe->reach(t.var, low_end ? GLP_MIN : GLP_MAX, deadline);
+            if (!reached) {
+              if (reached.error().code == Errc::kTimeout) return timed_out();
+              return error_of(reached);
+            }
+            exact = attained();
+          }
+          if (exact) {
+            (sense == GLP_MIN ? into.lo : into.hi) += t.coef * bound;
+            continue;
+          }
+        }
         auto value = solver.optimize(part.terms, sense, deadline, options);
         if (!value) {
           if (value.error().code == Errc::kTimeout) return timed_out();

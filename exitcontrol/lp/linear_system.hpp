@@ -46,6 +46,11 @@ struct BoundsOptions {
   double time_limit_s = 60;  // for the whole call; kTimeout when exceeded
   // Called now and then with (targets done, targets in all), for progress bars.
   std::function<void(std::size_t, std::size_t)> progress;
+  // Optional: a point known to satisfy the system (e.g. a table's true values), one value per
+  // variable. It lets large blocks settle most bounds with small local LPs; without it a
+  // vertex of each large block is computed first. Checked: kInvalidArgument if it is not
+  // feasible.
+  std::vector<double> feasible_point;
   // Names a row for error messages (e.g. "the total region=Tohoku"); rows are numbered
   // otherwise.
   std::function<std::string(std::size_t)> describe_row;

@@ -452,13 +452,15 @@ using Price = std::function<double(std::uint32_t)>;
 class LocalWitness {
  public:
   explicit LocalWitness(const Instance& in) : in_(in) {
-    const std::size_t dims = in.table->dims.size();
-    per_dimension_ =
-        dims == 0
-            ? 1
-            : std::max<std::size_t>(3, static_cast<std::size_t>(std::floor(std::pow(
-                                           kNeighbourhoodCells, 1.0 / static_cast<double>(dims)))));
     for (const auto& eq : in.equations) equations_.insert(key(eq.total, eq.dimension));
+  }
+
+  // Categories per dimension for a neighbourhood of about `cells` cells.
+  std::size_t per_dimension(double cells) const {
+    const std::size_t dims = in_.table->dims.size();
+    if (dims == 0) return 1;
+    return std::max<std::size_t>(
+        3, static_cast<std::size_t>(std::floor(std::pow(cells, 1.0 / static_cast<double>(dims)))));
   }
 
   struct Outcome {
@@ -467,10 +469,12 @@ class LocalWitness {
   };
 
   // price(cell): the cost per unit of moving the cell. With restricted set only unknown cells
-  // may move.
+  // may move. per_dimension: categories per dimension (per_dimension()).
   Expected<Outcome> find(const Side& side, const std::vector<std::uint8_t>& unknown,
-                         const Price& price, bool restricted, Clock::time_point deadline) {
+                         const Price& price, bool restricted, std::size_t per_dimension,
+                         Clock::time_point deadline) {
     Outcome out;
+    per_dimension_ = per_dimension;
     choose(side, unknown, price, restricted, out.whole_table);
     const Table& t = *in_.table;
     const std::size_t dims = t.dims.size();
@@ -625,8 +629,6 @@ class LocalWitness {
   }
 
  private:
-  static inline double kNeighbourhoodCells = std::getenv("NB") ? std::atof(std::getenv("NB")) : 600;
-
   std::uint64_t key(std::uint32_t total, std::size_t dimension) const {
     return std::uint64_t{total} * in_.table->dims.size() + dimension;
   }
@@ -747,7 +749,12 @@ bool uses(const Witness& w, std::uint32_t cell) {
 class Heuristic {
  public:
   Heuristic(const Instance& in, const SuppressOptions& options)
-      : in_(in), options_(options), local_(in) {
+      : in_(in), options_(options), local_(in), search_width_(local_.per_dimension(kSearchCells)) {
+    lines_of_.resize(in.a.size());
+    for (std::uint32_t r = 0; r < in.equations.size(); ++r) {
+      lines_of_[in.equations[r].total].push_back(r);
+      for (auto part : in.equations[r].parts) lines_of_[part].push_back(r);
+    }
     side_of_.assign(2 * in.a.size(), -1);
     for (std::size_t s = 0; s < in.sides.size(); ++s) {
       side_of_[2 * in.sides[s].cell + (in.sides[s].sign > 0 ? 0 : 1)] =
@@ -802,7 +809,8 @@ class Heuristic {
         for (std::size_t k = 0; k < old.cells.size(); ++k) {
           old_cost += price(old.cells[k]) * std::abs(old.z[k]);
         }
-        auto found = local_.find(in_.sides[s], pattern.unknown, price, false, deadline);
+        auto found =
+            local_.find(in_.sides[s], pattern.unknown, price, false, search_width_, deadline);
         if (!found) {
           if (found.error().code == Errc::kTimeout) return {};
           return Unexpected<Error>{found.error()};
@@ -842,6 +850,11 @@ class Heuristic {
       return in_.weight[x] > in_.weight[y];
     });
     Price free = [&](std::uint32_t) { return in_.epsilon; };
+    // Only unknown cells enter a restricted LP, so its neighbourhood can be much wider.
+    const double unknown_share = std::max(
+        1e-3, static_cast<double>(std::count(pattern.unknown.begin(), pattern.unknown.end(), 1)) /
+                  static_cast<double>(std::max<std::size_t>(1, pattern.unknown.size())));
+    const std::size_t width = local_.per_dimension(kCleanUpUnknownCells / unknown_share);
     for (std::size_t k = 0; k < order.size(); ++k) {
       report("clean-up", k, order.size());
       if (Clock::now() >= deadline) return false;
@@ -855,9 +868,11 @@ class Heuristic {
       pattern.sides_using[cell] = affected;
 
       pattern.unknown[cell] = 0;
-      bool all_found = true;
+      // A primary cell left alone on a relation would be recovered exactly: no LP needed.
+      bool all_found = !strands_a_primary(pattern.unknown, cell);
       for (auto s : affected) {
-        auto found = local_.find(in_.sides[s], pattern.unknown, free, true, deadline);
+        if (!all_found) break;
+        auto found = local_.find(in_.sides[s], pattern.unknown, free, true, width, deadline);
         if (!found) {
           if (found.error().code == Errc::kTimeout) {
             all_found = false;
@@ -872,6 +887,12 @@ class Heuristic {
         // Valid with or without the cell: it does not move it.
         assign(pattern, s, add_witness(pattern, std::move(*found->witness)));
       }
+      {
+        static int cands = 0, removed = 0;
+        ++cands;
+        removed += all_found;
+        if (cands % 200 == 0) fprintf(stderr, "cleanup cands %d removed %d\n", cands, removed);
+      }
       if (all_found) {
         if (full_) ENCLAVE_TRY(full_->set_unknown(cell, false));
       } else {
@@ -883,11 +904,29 @@ class Heuristic {
   }
 
  private:
+  // Whether some relation through cell holds exactly one unknown cell, a primary one.
+  bool strands_a_primary(const std::vector<std::uint8_t>& unknown, std::uint32_t cell) const {
+    for (auto r : lines_of_[cell]) {
+      const auto& eq = in_.equations[r];
+      std::uint32_t hidden = 0, lone = 0;
+      auto count = [&](std::uint32_t c) {
+        if (unknown[c]) {
+          ++hidden;
+          lone = c;
+        }
+      };
+      count(eq.total);
+      for (auto part : eq.parts) count(part);
+      if (hidden == 1 && in_.primary[lone]) return true;
+    }
+    return false;
+  }
+
   // The neighbourhood first, then the whole table when the neighbourhood has no movement.
   Expected<std::optional<Witness>> find_witness(const Side& side,
                                                 const std::vector<std::uint8_t>& unknown,
                                                 const Price& price, Clock::time_point deadline) {
-    auto local = local_.find(side, unknown, price, false, deadline);
+    auto local = local_.find(side, unknown, price, false, search_width_, deadline);
     if (!local) return error_of(local);
     if (local->witness || local->whole_table) return std::move(local->witness);
     if (!full_) {
@@ -966,11 +1005,18 @@ class Heuristic {
     for (auto side : proven) assign(pattern, side, id);
   }
 
+  // Neighbourhood sizes: cells of a search LP, unknown cells of a clean-up LP.
+  static inline const double kSearchCells = std::getenv("NB") ? std::atof(std::getenv("NB")) : 600;
+  static inline const double kCleanUpUnknownCells =
+      std::getenv("RB") ? std::atof(std::getenv("RB")) : 600;
+
   const Instance& in_;
   const SuppressOptions& options_;
   LocalWitness local_;
+  std::size_t search_width_;
   std::unique_ptr<WitnessLp> full_;    // built on first need
   std::vector<std::int32_t> side_of_;  // 2 * cell + (up ? 0 : 1) -> side, -1 when none
+  std::vector<std::vector<std::uint32_t>> lines_of_;  // cell -> relations through it
   Clock::time_point last_report_{};
 };
 
@@ -1238,7 +1284,8 @@ Expected<SuppressionResult> suggest_suppression(const Table& table,
   // Sharing may use half of the time and the clean-up up to three quarters; the final audit
   // needs the rest.
   fprintf(stderr, "after protect: cost %g\n", pattern_cost(in, pattern->unknown));
-  ENCLAVE_TRY(heuristic.share(*pattern, after(start, 0.5 * options.time_limit_s)));
+  if (!std::getenv("NOSHARE"))
+    ENCLAVE_TRY(heuristic.share(*pattern, after(start, 0.5 * options.time_limit_s)));
   fprintf(stderr, "after share: cost %g\n", pattern_cost(in, pattern->unknown));
   auto complete = heuristic.clean_up(*pattern, after(start, 0.75 * options.time_limit_s));
   if (!complete) return error_of(complete);

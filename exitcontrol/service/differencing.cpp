@@ -13,7 +13,7 @@ namespace {
 
 constexpr double kEps = 1e-6;
 constexpr std::uint32_t kNoParent = UINT32_MAX;
-constexpr const char* kUnlisted = "(unlisted)";
+constexpr const char* kUnlisted = "(not listed)";
 
 // One dimension over all releases compared: the union of their categories with the merged
 // hierarchy, its leaves, and category sets interned as sorted leaf lists.
@@ -402,8 +402,10 @@ Expected<DifferencingReport> audit_differencing(const ReleasedTable& candidate,
             if (!small_result) continue;
             f.disclosive = *small_result;
             f.lo = f.hi = size;
-            f.reason = "\"" + tables[big.table]->label(big.cell) + "\" minus \"" +
-                       tables[small.table]->label(small.cell) + "\" leaves " + number(size) +
+            f.reason = "\"" + tables[big.table]->label(big.cell) + "\" (" +
+                       tables[big.table]->name + ") minus \"" +
+                       tables[small.table]->label(small.cell) + "\" (" +
+                       tables[small.table]->name + ") leaves " + number(size) +
                        (counts ? "" : " contributors") + " in " + group;
             report.findings.push_back(std::move(f));
           } else if (counts) {

@@ -86,8 +86,10 @@ TEST(FileGate, TextWithNulOrBadUtf8IsNotText) {
   EXPECT_THAT(nul.reason, HasSubstr("binary data of unknown type"));
   auto sjis = gate("a.txt", "\x93\x8C\x96\x6B\n");  // 東北 in Shift_JIS
   EXPECT_EQ(sjis.verdict, FileClass::kRefused);
-  EXPECT_THAT(sjis.reason, HasSubstr("a.txt: refused: binary data of unknown type (content starts "
-                                     "\\x93\\x8C\\x96k\\x0A) named .txt"));
+  EXPECT_THAT(sjis.reason, HasSubstr("a.txt: refused: text named .txt is not UTF-8: line 1, "
+                                     "column 1: byte 0x93 (Shift_JIS"));
+  auto later = gate("b.txt", "ok line\nab\x93\x8C\n");
+  EXPECT_THAT(later.reason, HasSubstr("line 2, column 3: byte 0x93"));
 }
 
 TEST(FileGate, ImagesAndPdfGoToReview) {

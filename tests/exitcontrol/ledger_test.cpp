@@ -81,7 +81,7 @@ TEST(Differencing, TwoReleasesThatDifferByOneSmallGroup) {
   EXPECT_EQ(found[0]->lo, 3);
   EXPECT_EQ(found[0]->release, "by-prefecture.csv");
   EXPECT_NE(found[0]->group.find("prefecture=Miyagi"), std::string::npos) << found[0]->group;
-  EXPECT_NE(found[0]->group.find("age=(unlisted)"), std::string::npos) << found[0]->group;
+  EXPECT_NE(found[0]->group.find("age=(not listed)"), std::string::npos) << found[0]->group;
   EXPECT_TRUE(report->disclosive());
   // Iwate's 20 and Total's 23 are large enough: not findings.
 }
@@ -90,8 +90,7 @@ TEST(Differencing, SafeWhenEveryDifferenceIsLarge) {
   auto all_ages = make_table("a.csv", {flat("prefecture", {"Miyagi", "Iwate"})},
                              {{{0}, 250, 250}, {{1}, 120, 120}, {{2}, 130, 130}});
   auto adults = make_table("b.csv", {flat("prefecture", {"Miyagi", "Iwate"})},
-                           {{{0}, 200, 200}, {{1}, 100, 100}, {{2}, 100, 100}},
-                           {{"age", {"20+"}}});
+                           {{{0}, 200, 200}, {{1}, 100, 100}, {{2}, 100, 100}}, {{"age", {"20+"}}});
   auto report = audit_differencing(adults, std::span(&all_ages, 1), ndb_like());
   ASSERT_TRUE(report);
   EXPECT_FALSE(report->disclosive());
@@ -100,8 +99,7 @@ TEST(Differencing, SafeWhenEveryDifferenceIsLarge) {
 
 TEST(Differencing, ZeroDifferenceFollowsTheZerosPolicy) {
   auto a = make_table("a.csv", {flat("prefecture", {"Miyagi"})}, {{{1}, 40, 40}});
-  auto b = make_table("b.csv", {flat("prefecture", {"Miyagi"})}, {{{1}, 40, 40}},
-                      {{"sex", {"F"}}});
+  auto b = make_table("b.csv", {flat("prefecture", {"Miyagi"})}, {{{1}, 40, 40}}, {{"sex", {"F"}}});
   Profile allowed = ndb_like();
   auto r1 = audit_differencing(b, std::span(&a, 1), allowed);
   ASSERT_TRUE(r1);
@@ -235,7 +233,7 @@ TEST(Ledger, RecordsListsAndReturnsComparableReleases) {
   const auto& back = (*comparable)[0];
   EXPECT_EQ(back.name, "by-prefecture.csv");
   EXPECT_TRUE(is_missing(back.published[1]));
-  EXPECT_EQ(back.contributors[1], 8);     // known inside the enclave
+  EXPECT_EQ(back.contributors[1], 8);      // known inside the enclave
   EXPECT_TRUE(is_missing(back.value[1]));  // the ledger keeps no true values
   EXPECT_EQ(back.label(1), "prefecture=Miyagi");
 }

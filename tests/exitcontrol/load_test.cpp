@@ -111,12 +111,21 @@ sex = ["F"]
   EXPECT_EQ(m.locate("value"), "t.csv.meta.toml:5:1: value");
 }
 
+TEST(Meta, StatisticIsSumOrMeanOfAMagnitudeTable) {
+  EXPECT_THAT(meta_error("kind = \"magnitude\"\nstatistic = \"median\"\n"),
+              HasSubstr("t.csv.meta.toml:2:1: statistic: expected sum or mean"));
+  EXPECT_THAT(meta_error("kind = \"frequency\"\nvalue = \"n\"\nstatistic = \"mean\"\n"
+                         "[[dimension]]\nname = \"a\"\n"),
+              HasSubstr("statistic: a mean applies to long-form magnitude tables only"));
+}
+
 TEST(Meta, UnknownKeysAreRefusedWithTheirPlace) {
-  EXPECT_EQ(meta_error("kind = \"frequency\"\nvalue = \"n\"\nthreshold = 5\n"),
-            "t.csv.meta.toml:3:1: threshold: unknown key (known: kind, layout, total_label, "
-            "column_dimension, value, contributors, top1, top2, institutions, insurers, route, "
-            "residual_dof, residual_dof_column, quasi_identifiers, sensitive, population, "
-            "dimension, filter)");
+  EXPECT_EQ(
+      meta_error("kind = \"frequency\"\nvalue = \"n\"\nthreshold = 5\n"),
+      "t.csv.meta.toml:3:1: threshold: unknown key (known: kind, layout, total_label, "
+      "column_dimension, value, contributors, top1, top2, institutions, insurers, route, "
+      "statistic, residual_dof, residual_dof_column, quasi_identifiers, sensitive, population, "
+      "dimension, filter)");
   EXPECT_THAT(meta_error("kind = \"frequency\"\nvalue = \"n\"\n[[dimension]]\nname = \"a\"\n"
                          "levels = 3\n"),
               HasSubstr("t.csv.meta.toml:5:1: dimension[0].levels: unknown key"));

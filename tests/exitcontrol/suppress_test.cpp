@@ -8,8 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <iostream>
+#include <random>
 
 #include "exitcontrol/lp/linear_system.hpp"
 #include "tests/exitcontrol/table_fixtures.hpp"
@@ -404,7 +404,10 @@ TEST(SuggestProperty, RandomTablesAreProtectedAndTheMilpIsNoWorse) {
     ASSERT_TRUE(m->milp);
     EXPECT_LE(m->milp->lower_bound, m->cost + 1e-9);
     if (m->proven_optimal) ++proven;
-    std::cerr << "table " << n << " cells " << t.size() << " prim " << h->primary.size() << " heur " << h->cost << " (" << h->secondary.size() << ") milp " << m->cost << " lb " << m->milp->lower_bound << " proven " << m->proven_optimal << " rounds " << m->milp->rounds << " cuts " << m->milp->cuts << " t " << m->milp->seconds << "\n";
+    std::cerr << "table " << n << " cells " << t.size() << " prim " << h->primary.size() << " heur "
+              << h->cost << " (" << h->secondary.size() << ") milp " << m->cost << " lb "
+              << m->milp->lower_bound << " proven " << m->proven_optimal << " rounds "
+              << m->milp->rounds << " cuts " << m->milp->cuts << " t " << m->milp->seconds << "\n";
     // Minimality of the heuristic: publishing any single secondary cell again breaks it.
     if (h->cleanup_complete) {
       for (auto cell : h->secondary) {

@@ -375,7 +375,9 @@ void expect_loads_back(const TabulateSpec& s) {
     if (is_missing(original.value[c])) {
       EXPECT_TRUE(is_missing(reread.value[r]));
     } else {
-      EXPECT_DOUBLE_EQ(reread.value[r], original.value[c]) << original.label(c);
+      // A table of means loads as the sums behind them (mean x contributors).
+      const double expected = s.statistic == Statistic::kMean ? t->sums[c] : original.value[c];
+      EXPECT_NEAR(reread.value[r], expected, 1e-9 * std::abs(expected)) << original.label(c);
     }
     EXPECT_TRUE(same(reread.contributors[r], original.contributors[c])) << original.label(c);
     EXPECT_TRUE(same(reread.top1[r], original.top1[c])) << original.label(c);
@@ -431,6 +433,30 @@ TEST(TabulateThenCheck, PrimaryChecksFlagDominanceOnATabulatedMagnitudeTable) {
   EXPECT_THAT(rules_on_a, ::testing::Contains(std::string(rules::kPRatio)));
   // The margins agree with their parts: no totals finding.
   EXPECT_EQ(result.counts_per_rule.count(rules::kTotals), 0u);
+}
+
+// A table of means goes out as means but is checked as the sums behind them: its margins add
+// up and dominance is judged against the sum, after the CSV and sidecar round trip.
+TEST(TabulateThenCheck, MeansAreCheckedAsTheirSums) {
+  std::string bytes = "ward,cost\n";
+  bytes += "A,100000\n";
+  for (int i = 0; i < 11; ++i) bytes += "A,100\n";
+  for (int i = 0; i < 12; ++i) bytes += "B," + std::to_string(1000 + i) + "\n";
+  const Rows rows = parse_rows(bytes);
+  TabulateSpec s = spec(Statistic::kMean, "cost");
+  s.dimensions = {"ward"};
+  auto t = tabulate(rows.document, "rows.csv", s);
+  ASSERT_TRUE(t.has_value()) << t.error().describe();
+  const TabulatedFiles files = write_tabulation(t.value(), "rows.csv");
+  auto meta = parse_meta(files.meta_toml, "m.toml");
+  ASSERT_TRUE(meta.has_value()) << meta.error().describe();
+  EXPECT_TRUE(meta->mean);
+  auto loaded = load_table(files.csv, meta.value(), "means.csv");
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().describe();
+  const PrimaryResult result = check_primary(loaded->table, loaded->meta, Profile{});
+  EXPECT_EQ(result.counts_per_rule.count(rules::kTotals), 0u);
+  const std::size_t a = cell(loaded->table, {"A"});
+  EXPECT_EQ(result.cell_outcome[a], Outcome::kFail);  // one bill dominates ward A's sum
 }
 
 }  // namespace
