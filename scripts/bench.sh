@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # On-demand benchmarks (never in CI): builds a Release tree without sanitizers, then measures
 # every figure docs/benchmarks.md records. Run it on a quiet machine.
-#   ./scripts/bench.sh            everything (about 4 minutes, plus 1 minute the first time to
-#                                 build the 1,000,000-event fixture under $TMPDIR)
+#   ./scripts/bench.sh              everything (about 8 minutes, plus 1 minute the first time to
+#                                   build the 1,000,000-event fixture under $TMPDIR)
+#   ./scripts/bench.sh audit        the audit trail only
+#   ./scripts/bench.sh exitcontrol  the exit-control engine only (about 4 minutes)
 set -euo pipefail
+what=${1:-all}
+case $what in all | audit | exitcontrol) ;; *) echo "usage: $0 [all|audit|exitcontrol]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 build=build/bench
@@ -11,6 +15,19 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DENCLAVE_TESTS=OFF \
   -DENCLAVE_BENCH=ON >/dev/null
 cmake --build "$build"
 bin=$build/bin
+
+repeat=(--benchmark_repetitions=3 --benchmark_report_aggregates_only=true)
+if [[ $what == all || $what == exitcontrol ]]; then
+  echo "== Exit control: primary checks on a 1,030,301-cell table (target 1 s)"
+  "$bin/exitcontrol_primary_bench" "${repeat[@]}"
+  echo "== Exit control: k-anonymity, 1.2M rows x 9 quasi-identifiers (target 1 s; ARX Flash 1.38 s)"
+  "$bin/exitcontrol_kanon_bench" "${repeat[@]}"
+  echo "== Exit control: secondary suppression + attacker audit, 25,000-cell 3-D table (target 60 s)"
+  "$bin/exitcontrol_lp_bench"
+  echo "== Exit control: re-audit against 100 earlier releases (target 10 s)"
+  "$bin/exitcontrol_ledger_bench"
+fi
+[[ $what == exitcontrol ]] && exit 0
 
 work=$(mktemp -d)
 trap 'kill $auditd 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -46,8 +63,8 @@ echo "-- the peer: SQLite, same schema and durability, one transaction per appen
 "$bin/audit_load" --naive-sqlite "$work" --clients 8 --seconds 10
 
 echo "== Merkle tree (in memory)"
-"$bin/merkle_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+"$bin/merkle_bench" "${repeat[@]}"
 echo "== Tiled proofs (in-memory node store)"
-"$bin/tiles_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+"$bin/tiles_bench" "${repeat[@]}"
 echo "== The audit store at 1,000,000 events"
 "$bin/audit_store_bench"

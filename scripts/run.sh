@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: installs and builds what it needs, then runs the enclave's
 # services on embedded defaults (policies/ and a state directory under var/demo) until Ctrl-C.
-# Services so far: enclave-auditd, the tamper-evident audit trail.
+# Services so far: enclave-auditd, the tamper-evident audit trail; tools: enclave-audit and
+# enclave-exitcheck (exit control) with a demo release ledger.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -33,6 +34,14 @@ if [[ ! -f $seed ]]; then
   "$root/scripts/demo-events.sh" && touch "$seed"
 fi
 
+# A demo project's release ledger holds one released table, so the differencing audit has
+# something to compare with.
+if [[ ! -f $ENCLAVE_STATE_DIR/.demo-ledger-seeded ]]; then
+  enclave-exitcheck ledger record --project P-2026-014 --request demo-release-1 \
+    docs/examples/exitcontrol/outpatients_by_region.csv >/dev/null &&
+    touch "$ENCLAVE_STATE_DIR/.demo-ledger-seeded"
+fi
+
 cat <<MSG
 
 The enclave is running on embedded defaults (state in $ENCLAVE_STATE_DIR).
@@ -46,6 +55,12 @@ In another terminal:
   enclave-audit report logins-per-site --month $(date -u +%Y-%m)
   enclave-audit export --out /tmp/alice.jsonl --user alice && enclave-audit verify-export /tmp/alice.jsonl
   enclavectl audit status
+
+Exit control (tables in docs/examples/exitcontrol; see docs/steward-guide.md):
+  enclave-exitcheck check docs/examples/exitcontrol/outpatients_by_region_age.csv      # 4 cells under 10
+  enclave-exitcheck suggest docs/examples/exitcontrol/outpatients_by_region_age.csv --out /tmp/exit
+  enclave-exitcheck audit /tmp/exit/safe/outpatients_by_region_age.csv                  # hidden cells stay hidden
+  enclave-exitcheck check --project P-2026-014 docs/examples/exitcontrol/outpatients_adults_by_region.csv
 
 Ctrl-C stops the services (the audit daemon seals its last entries first).
 MSG

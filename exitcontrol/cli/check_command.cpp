@@ -4,13 +4,12 @@
 // the project's earlier releases (differencing).
 #include <unistd.h>
 
-#include <chrono>
-#include <ctime>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "common/bytes.hpp"
+#include "common/clock.hpp"
 #include "common/files.hpp"
 #include "exitcontrol/cli/commands.hpp"
 #include "exitcontrol/core/csv.hpp"
@@ -39,15 +38,6 @@ struct CheckOptions {
   MetaFlags meta;
   bool suggest = false;
 };
-
-std::string now_iso() {
-  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // Progress for long LP runs, on a terminal only (scripts and logs get the summary).
 std::function<void(std::string_view, std::size_t, std::size_t)> progress_line(
@@ -360,7 +350,7 @@ void run_check(const Context& context, CheckOptions options) {
     worst = worse(worst, report->outcome);
     reports.push_back(std::move(report).value());
   }
-  RunInfo run{kVersion, profile->name, profile->source, now_iso()};
+  RunInfo run{kVersion, profile->name, profile->source, utc_now_rfc3339()};
   const auto json = results_json(reports, run);
   if (!options.out.empty()) {
     std::error_code ec;

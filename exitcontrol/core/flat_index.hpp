@@ -8,11 +8,22 @@
 #include <cassert>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace enclave::exitcontrol::detail {
+
+inline constexpr std::uint32_t kNone = 0xffffffffu;  // no id
+
+// "name" with quotes, for messages that name a column or a value.
+inline std::string in_quotes(std::string_view s) {
+  std::string out = "\"";
+  out += s;
+  out += '"';
+  return out;
+}
 
 // splitmix64's finaliser: every input bit reaches every output bit.
 inline std::uint64_t mix64(std::uint64_t x) {

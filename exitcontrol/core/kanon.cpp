@@ -12,14 +12,8 @@
 namespace enclave::exitcontrol {
 namespace {
 
-constexpr std::uint32_t kNone = 0xffffffffu;
-
-std::string in_quotes(std::string_view s) {
-  std::string out = "\"";
-  out += s;
-  out += '"';
-  return out;
-}
+using detail::in_quotes;
+using detail::kNone;
 
 std::string header_list(const csv::Document& rows) {
   std::string out;

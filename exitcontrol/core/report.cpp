@@ -348,6 +348,7 @@ std::string human_summary(const std::vector<FileReport>& files, const RunInfo& r
       out += "  ... and " + std::to_string(file.findings.size() - listed.size()) +
              " more cell findings in results.json\n";
     }
+    for (const auto& c : file.comments) out += "  note: " + c + "\n";
     if (!file.secondary.empty()) {
       out += "  secondary suppression: " + cells_text(file.secondary.size()) + "\n";
     }

@@ -12,14 +12,8 @@
 namespace enclave::exitcontrol {
 namespace {
 
-constexpr std::uint32_t kNone = 0xffffffffu;
-
-std::string in_quotes(std::string_view s) {
-  std::string out = "\"";
-  out += s;
-  out += '"';
-  return out;
-}
+using detail::in_quotes;
+using detail::kNone;
 
 // "x.csv:12:3 (column \"cost\"): message", as the loader words it. record is 0-based here.
 Unexpected<Error> field_error(const csv::Document& rows, std::string_view file, std::size_t record,

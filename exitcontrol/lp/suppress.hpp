@@ -56,10 +56,10 @@ struct SuppressOptions {
   bool non_negative = true;
   // For the heuristic, its clean-up and the final audit together; the MILP has
   // profile.milp_time_limit_s on top. Past it the heuristic fails with kTimeout; the clean-up
-  // stops at three quarters of it (cleanup_complete = false) to leave time for the audit.
+  // stops at half of it (cleanup_complete = false) to leave time for the audit.
   double time_limit_s = 60;
-  // (stage, done, all) now and then; stages "heuristic", "clean-up", "audit", and "milp"
-  // with (master rounds so far, 0).
+  // (stage, done, all) now and then; stages "heuristic", "clean-up", "audit" (from the
+  // audit's worker threads, one call at a time), and "milp" with (master rounds so far, 0).
   std::function<void(std::string_view, std::size_t, std::size_t)> progress;
 };
 

@@ -1,9 +1,8 @@
 #include "exitcontrol/service/ledger.hpp"
 
-#include <chrono>
-#include <ctime>
-
 #include <nlohmann/json.hpp>
+
+#include "common/clock.hpp"
 
 namespace enclave::exitcontrol {
 namespace {
@@ -28,19 +27,11 @@ CREATE INDEX releases_comparable ON releases (project, population, measure, id);
 )sql"},
 };
 
-std::string now_utc() {
-  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // Suppressed and unknown figures are JSON null.
 nlohmann::json numbers(const std::vector<double>& values) {
   auto out = nlohmann::json::array();
-  for (double v : values) out.push_back(is_missing(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
+  for (double v : values)
+    out.push_back(is_missing(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
   return out;
 }
 
@@ -193,7 +184,7 @@ Expected<ReleaseRecord> Ledger::record(const std::string& project, const Release
   r.measure = table.measure;
   r.name = table.name;
   r.sha256 = sha256;
-  r.released_at = now_utc();
+  r.released_at = utc_now_rfc3339();
   r.request = request;
   r.cells = table.size();
   for (double v : table.published) r.suppressed += is_missing(v) ? 1 : 0;
