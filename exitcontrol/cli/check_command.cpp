@@ -182,10 +182,12 @@ Expected<FileReport> check_table(const std::filesystem::path& path, TableMeta me
   auto loaded = load_table_file(path, std::move(meta), load_options);
   if (!loaded) return error_of(loaded);
   if (loaded->table.size() > profile.max_cells) {
-    return fail(Errc::kInvalidArgument, path.string() + ": " +
-                                            std::to_string(loaded->table.size()) +
-                                            " cells, more than the profile's max_cells (" +
-                                            std::to_string(profile.max_cells) + ")");
+    gate.type = OutputType::kRefused;
+    gate.add({Outcome::kFail, "file-gate",
+              path.string() + ": refused: " + std::to_string(loaded->table.size()) +
+                  " cells, more than the profile's max_cells (" +
+                  std::to_string(profile.max_cells) + ")"});
+    return gate;
   }
   const auto primary = check_primary(loaded->table, loaded->meta, profile);
   auto report = table_report(path.filename().string(), loaded->table, primary);

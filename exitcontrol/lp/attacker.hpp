@@ -29,7 +29,7 @@ Protection required_protection(double value, const Profile& profile, bool non_ne
 
 struct AuditOptions {
   bool non_negative = true;  // the attacker knows every cell is >= 0 (counts, amounts)
-  BoundsOptions bounds;      // time limit and progress of the LPs
+  BoundsOptions bounds;      // time limit, progress and threads of the LPs
 };
 
 // The cells the attacker does not know: the suppressed ones, cells without a value, and under

@@ -5,7 +5,7 @@
 // as a second line of defence every GLPK call runs under guarded(): an error hook longjmps
 // back, the GLPK environment of the thread is freed (GLPK's documented way to recover) and
 // the caller gets a kInternal error instead of a dead process. GLPK also prints to stdout
-// by default; guarded() silences it.
+// by default; guarded() silences it, error messages included.
 #pragma once
 
 #include <glpk.h>
@@ -31,12 +31,18 @@ extern "C" inline void on_glpk_error(void*) {
   std::longjmp(thread_state.jump, 1);
 }
 
+// Swallows all of GLPK's terminal output (its error messages ignore glp_term_out).
+extern "C" inline int silence_glpk(void*, const char*) {
+  return 1;
+}
+
 // Runs body, which must only call GLPK functions on plain values (no C++ objects with
 // destructors are created inside it: a longjmp would skip them). Returns false when GLPK
 // raised an error; the environment has then been reset.
 template <class Body>
 bool guarded(Body&& body) {
   glp_term_out(GLP_OFF);
+  glp_term_hook(&silence_glpk, nullptr);
   glp_error_hook(&on_glpk_error, nullptr);
   if (setjmp(thread_state.jump) != 0) {
     glp_free_env();

@@ -44,13 +44,11 @@ struct Interval {
 
 struct BoundsOptions {
   double time_limit_s = 60;  // for the whole call; kTimeout when exceeded
-  // Called now and then with (targets done, targets in all), for progress bars.
+  // Called now and then with (targets done, targets in all), for progress bars; from worker
+  // threads, one call at a time.
   std::function<void(std::size_t, std::size_t)> progress;
-  // Optional: a point known to satisfy the system (e.g. a table's true values), one value per
-  // variable. It lets large blocks settle most bounds with small local LPs; without it a
-  // vertex of each large block is computed first. Checked: kInvalidArgument if it is not
-  // feasible.
-  std::vector<double> feasible_point;
+  // Worker threads for large blocks (each with its own LPs); 0: one per core, at most 4.
+  unsigned threads = 0;
   // Names a row for error messages (e.g. "the total region=Tohoku"); rows are numbered
   // otherwise.
   std::function<std::string(std::size_t)> describe_row;
@@ -58,11 +56,14 @@ struct BoundsOptions {
 
 // For every target (a sparse combination of variables), the minimum and maximum over
 // {x : rows hold, lower <= x <= upper}. Independent blocks of variables are solved apart and
-// the simplex is warm-started between targets. kInvalidArgument if the system is infeasible
-// (the published figures contradict each other) or malformed (a variable out of range,
-// lower > upper, a value that is not finite); kTimeout past options.time_limit_s.
-// Results within 1e-9 (relative) of an integer are snapped to it, so an exactly recoverable
-// count comes out as lo == hi.
+// the simplex is warm-started between targets. Most single-variable bounds need no LP of
+// their own: interval propagation through the rows gives an outer bound, and a feasible point
+// that reaches it (a vertex met on the way, or a batch LP pushing many unrelated variables
+// at once) makes it exact. Large blocks are shared among threads.
+// kInvalidArgument if the system is infeasible (the published figures contradict each other) or
+// malformed (a variable out of range, lower > upper, a value that is not finite); kTimeout past
+// options.time_limit_s. Results within 1e-9 (relative) of an integer are snapped to it, so an
+// exactly recoverable count comes out as lo == hi.
 Expected<std::vector<Interval>> bounds(const LinearSystem& system,
                                        std::span<const std::vector<Term>> targets,
                                        const BoundsOptions& options = {});

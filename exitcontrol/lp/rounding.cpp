@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <random>
 
 #include "exitcontrol/lp/glpk_session.hpp"
 
@@ -20,6 +21,21 @@ double floor_to(double v, double base) {
 
 bool is_multiple(double v, double base) {
   return std::abs(v - floor_to(v, base)) < 1e-9 * std::max(1.0, std::abs(v));
+}
+
+// A cell below the threshold (its count, or its contributors in a magnitude table). Rounding
+// such a cell to the nearest multiple would tell the reader which half of [0, base) it was in,
+// so its direction is drawn at random instead: up with probability (value - floor) / base,
+// which keeps the rounding unbiased.
+bool is_small(const Table& table, std::size_t cell, double threshold) {
+  const double units =
+      table.kind == TableKind::kFrequency ? table.value[cell] : table.contributors[cell];
+  return std::isfinite(units) && units > 0 && units < threshold;
+}
+
+bool random_up(double value, double base, std::mt19937_64& rng) {
+  const double low = floor_to(value, base);
+  return std::uniform_real_distribution<double>(0, 1)(rng) < (value - low) / base;
 }
 
 bool is_inner(const Table& table, std::size_t cell) {
@@ -44,13 +60,17 @@ void measure(const Table& table, RoundingResult& r) {
 
 // Inner cells to the nearest multiple, margins as the sums of their rounded inner cells. A
 // margin with a missing inner cell below it cannot be recomputed and stays missing.
-RoundingResult round_inner_and_recompute(const Table& table, double base) {
+RoundingResult round_inner_and_recompute(const Table& table, double base, double threshold,
+                                         std::mt19937_64& rng) {
   RoundingResult r;
   r.base = base;
   r.values.assign(table.size(), kMissing);
   for (std::size_t c = 0; c < table.size(); ++c) {
     if (is_inner(table, c) && !is_missing(table.value[c])) {
-      r.values[c] = std::round(table.value[c] / base) * base;
+      const double v = table.value[c];
+      r.values[c] = is_small(table, c, threshold)
+                        ? floor_to(v, base) + (random_up(v, base, rng) ? base : 0)
+                        : std::round(v / base) * base;
     }
   }
   // Margins from the equations, innermost first: repeat until nothing changes (a margin's
@@ -87,7 +107,8 @@ struct Milp {
 
 // Binary u_c per cell whose value is not a multiple: rounded = floor + base * u_c. Rows: each
 // equation in rounded values. Objective: total deviation, linear in u.
-Expected<Milp> controlled_rounding(const Table& table, double base, double time_limit_s) {
+Expected<Milp> controlled_rounding(const Table& table, double base, double threshold,
+                                   double time_limit_s, std::mt19937_64& rng) {
   const std::size_t n = table.size();
   std::vector<double> low(n), up_cost(n), down_cost(n);
   std::vector<int> column(n, 0);
@@ -139,7 +160,11 @@ Expected<Milp> controlled_rounding(const Table& table, double base, double time_
   double constant = 0;
   for (std::size_t c = 0; c < n; ++c) {
     if (!column[c]) continue;
-    objective[static_cast<std::size_t>(column[c])] = up_cost[c] - down_cost[c];
+    // Small cells pull towards a direction drawn at random (see is_small); the others towards
+    // the nearer multiple.
+    objective[static_cast<std::size_t>(column[c])] =
+        is_small(table, c, threshold) ? (random_up(table.value[c], base, rng) ? -base : base)
+                                      : up_cost[c] - down_cost[c];
     constant += down_cost[c];
   }
   glp_iocp mip;
@@ -209,11 +234,13 @@ Expected<RoundingResult> round_table(const Table& table, const Profile& profile,
                                               "; rounding applies to non-negative tables");
     }
   }
+  // Unpredictable on purpose: a reader must not be able to replay the draws.
+  std::mt19937_64 rng(std::random_device{}());
   const auto start = Clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   if (complete) {
     if (options.progress) options.progress("controlled rounding", 0, 0);
-    auto milp = controlled_rounding(table, base, profile.milp_time_limit_s);
+    auto milp = controlled_rounding(table, base, profile.threshold, profile.milp_time_limit_s, rng);
     if (!milp) return error_of(milp);
     if (milp->solved) {
       RoundingResult r;
@@ -226,7 +253,7 @@ Expected<RoundingResult> round_table(const Table& table, const Profile& profile,
       return r;
     }
   }
-  auto r = round_inner_and_recompute(table, base);
+  auto r = round_inner_and_recompute(table, base, profile.threshold, rng);
   r.seconds = seconds();
   return r;
 }

@@ -9,7 +9,9 @@
 // it may not, or the solver may run out of time. Then the fallback: the inner cells are
 // rounded to the nearest multiple and every margin is recomputed as the sum of its rounded
 // inner cells, which keeps the table additive but lets margins drift further from the truth
-// (the result says which was done, and the largest deviation).
+// (the result says which was done, and the largest deviation). Cells below the threshold go
+// up or down at random (up with probability remainder / base) rather than to the nearer
+// multiple, which would betray which half of the interval they were in.
 #pragma once
 
 #include <cstddef>

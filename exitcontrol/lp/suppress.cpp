@@ -5,7 +5,6 @@
 #include <chrono>
 #include <climits>
 #include <cmath>
-#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <numeric>
@@ -444,11 +443,11 @@ class WitnessLp {
 using Price = std::function<double(std::uint32_t)>;
 
 // The witness LP restricted to a neighbourhood of the side's cell: per dimension the cell's
-// own category, its ancestors, and the best few of its siblings and children (by the price
-// of the cell they give on the line through the side's cell); every cell outside is held at
-// its true value. Any movement found is a movement of the whole table (the relations through
-// the neighbourhood are all kept, with outside cells fixed), so it proves the side just as
-// well; an LP of a few hundred cells instead of the whole table keeps large tables fast.
+// own category, its ancestors, and the best few of its siblings and children (see choose());
+// every cell outside is held at its true value. Any movement found is a movement of the whole table
+// (the relations through the neighbourhood are all kept, with outside cells fixed), so it proves
+// the side just as well; an LP of a few hundred cells instead of the whole table keeps large tables
+// fast.
 class LocalWitness {
  public:
   explicit LocalWitness(const Instance& in) : in_(in) {
@@ -789,53 +788,6 @@ class Heuristic {
     return pattern;
   }
 
-  // Re-routes each side's proof at the prices of sharing: a cell another side's proof moves
-  // is almost free, a cell only this side's proof moves costs its weight. A side switches to
-  // a cheaper movement when there is one; cells no proof moves any more are published
-  // again. Passes repeat while they save at least 0.5%, until the deadline.
-  Status share(Pattern& pattern, Clock::time_point deadline) {
-    for (;;) {
-      const double before = pattern_weight(in_, pattern.unknown);
-      for (std::size_t s = 0; s < in_.sides.size(); ++s) {
-        report("sharing", s, in_.sides.size());
-        if (Clock::now() >= deadline) return {};
-        const Witness& old = pattern.witnesses[pattern.witness_of_side[s]];
-        Price price = [&](std::uint32_t c) {
-          if (in_.always_unknown[c]) return in_.epsilon;
-          std::uint32_t others = pattern.uses[c] - (uses(old, c) ? 1 : 0);
-          return pattern.unknown[c] && others > 0 ? in_.epsilon : in_.weight[c];
-        };
-        double old_cost = 0;
-        for (std::size_t k = 0; k < old.cells.size(); ++k) {
-          old_cost += price(old.cells[k]) * std::abs(old.z[k]);
-        }
-        auto found =
-            local_.find(in_.sides[s], pattern.unknown, price, false, search_width_, deadline);
-        if (!found) {
-          if (found.error().code == Errc::kTimeout) return {};
-          return Unexpected<Error>{found.error()};
-        }
-        if (!found->witness) continue;
-        double new_cost = 0;
-        for (std::size_t k = 0; k < found->witness->cells.size(); ++k) {
-          new_cost += price(found->witness->cells[k]) * std::abs(found->witness->z[k]);
-        }
-        if (new_cost >= old_cost * (1 - 1e-9) - 1e-12) continue;
-        ENCLAVE_TRY(suppress(pattern, *found->witness));
-        const std::vector<std::uint32_t> freed_candidates = old.cells;
-        assign(pattern, s, add_witness(pattern, std::move(*found->witness)));
-        for (auto c : freed_candidates) {
-          if (pattern.uses[c] == 0 && !in_.always_unknown[c]) {
-            pattern.unknown[c] = 0;
-            if (full_) ENCLAVE_TRY(full_->set_unknown(c, false));
-          }
-        }
-      }
-      report("sharing", in_.sides.size(), in_.sides.size());
-      if (pattern_weight(in_, pattern.unknown) > before * (1 - 0.005)) return {};
-    }
-  }
-
   // Tries to publish each secondary cell again, most expensive first: a cell goes when every
   // side whose proof moves it finds another movement within the remaining suppressions and
   // the neighbourhood of its cell (exact when the neighbourhood is the whole table; on large
@@ -886,12 +838,6 @@ class Heuristic {
         }
         // Valid with or without the cell: it does not move it.
         assign(pattern, s, add_witness(pattern, std::move(*found->witness)));
-      }
-      {
-        static int cands = 0, removed = 0;
-        ++cands;
-        removed += all_found;
-        if (cands % 200 == 0) fprintf(stderr, "cleanup cands %d removed %d\n", cands, removed);
       }
       if (all_found) {
         if (full_) ENCLAVE_TRY(full_->set_unknown(cell, false));
@@ -1006,9 +952,8 @@ class Heuristic {
   }
 
   // Neighbourhood sizes: cells of a search LP, unknown cells of a clean-up LP.
-  static inline const double kSearchCells = std::getenv("NB") ? std::atof(std::getenv("NB")) : 600;
-  static inline const double kCleanUpUnknownCells =
-      std::getenv("RB") ? std::atof(std::getenv("RB")) : 600;
+  static constexpr double kSearchCells = 600;
+  static constexpr double kCleanUpUnknownCells = 600;
 
   const Instance& in_;
   const SuppressOptions& options_;
@@ -1116,7 +1061,6 @@ class Master {
     mip.mir_cuts = GLP_ON;
     mip.cb_func = master_callback;
     mip.cb_info = &state;
-    const int mip_ms = std::max(1, ms_until(deadline));
     int lp_ret = 0, lp_status = 0, ret = 0, status = 0;
     double relaxation = 0;
     const int cols = static_cast<int>(cells_.size());
@@ -1131,7 +1075,7 @@ class Master {
       lp_status = glp_get_status(p);
       relaxation = glp_get_obj_val(p);
       if (lp_ret != 0 || lp_status != GLP_OPT) return;
-      mip.tm_lim = mip_ms;
+      mip.tm_lim = std::max(1, ms_until(deadline));  // what the LP left
       ret = glp_intopt(p, &mip);
       status = glp_mip_status(p);
       if (status == GLP_OPT || status == GLP_FEAS) {
@@ -1281,13 +1225,8 @@ Expected<SuppressionResult> suggest_suppression(const Table& table,
   Heuristic heuristic(in, options);
   auto pattern = heuristic.protect(in.always_unknown, deadline);
   if (!pattern) return error_of(pattern);
-  // Sharing may use half of the time and the clean-up up to three quarters; the final audit
-  // needs the rest.
-  fprintf(stderr, "after protect: cost %g\n", pattern_cost(in, pattern->unknown));
-  if (!std::getenv("NOSHARE"))
-    ENCLAVE_TRY(heuristic.share(*pattern, after(start, 0.5 * options.time_limit_s)));
-  fprintf(stderr, "after share: cost %g\n", pattern_cost(in, pattern->unknown));
-  auto complete = heuristic.clean_up(*pattern, after(start, 0.75 * options.time_limit_s));
+  // The clean-up may run until half of the time is gone; the final audit needs the rest.
+  auto complete = heuristic.clean_up(*pattern, after(start, 0.5 * options.time_limit_s));
   if (!complete) return error_of(complete);
   result.cleanup_complete = *complete;
   std::vector<std::uint8_t> unknown = std::move(pattern->unknown);
@@ -1314,8 +1253,10 @@ Expected<SuppressionResult> suggest_suppression(const Table& table,
   const auto audit_start = Clock::now();
   AuditOptions audit_options;
   audit_options.non_negative = options.non_negative;
+  // What the heuristic left of the time, and at least half of it (the MILP's time comes on
+  // top of the time limit, the clean-up stops at half of it).
   audit_options.bounds.time_limit_s =
-      std::max(1.0, std::chrono::duration<double>(deadline - audit_start).count());
+      std::max(0.5 * options.time_limit_s, options.time_limit_s - result.heuristic_seconds);
   if (options.progress) {
     audit_options.bounds.progress = [&](std::size_t done, std::size_t all) {
       options.progress("audit", done, all);
@@ -1336,56 +1277,70 @@ Expected<SuppressionResult> suggest_suppression(const Table& table,
   return result;
 }
 
-std::vector<double> published_values(const Table& table, std::span<const std::uint8_t> suppressed,
-                                     TotalsPolicy totals) {
-  std::vector<double> out(table.value.begin(), table.value.end());
-  if (totals == TotalsPolicy::kRecompute) {
-    // Margins in order of height (a part is always lower than its total), each the sum of
-    // its parts' recomputed values; a suppressed inner cell counts as 0.
-    const std::size_t k = table.dims.size();
-    std::vector<std::vector<std::uint32_t>> height(k);
-    for (std::size_t d = 0; d < k; ++d) {
-      const auto& dim = table.dims[d];
-      height[d].assign(dim.categories.size(), 0);
-      // Children are numbered in any order; relax until stable (depth is small).
-      for (bool changed = true; changed;) {
-        changed = false;
-        for (std::size_t c = 0; c < dim.categories.size(); ++c) {
-          for (auto child : dim.children[c]) {
-            if (height[d][c] < height[d][child] + 1) {
-              height[d][c] = height[d][child] + 1;
-              changed = true;
-            }
+namespace {
+
+// values (one per cell) with every margin replaced by the sum of the inner cells below it,
+// through the table's relations; a margin whose parts are not all in the table becomes
+// kMissing (it cannot be recomputed).
+std::vector<double> with_recomputed_margins(const Table& table, std::vector<double> values) {
+  // Margins in order of height (a part is always lower than its total), each the sum of its
+  // parts' recomputed values through the first relation that has it as total.
+  const std::size_t k = table.dims.size();
+  std::vector<std::vector<std::uint32_t>> height(k);
+  for (std::size_t d = 0; d < k; ++d) {
+    const auto& dim = table.dims[d];
+    height[d].assign(dim.categories.size(), 0);
+    // Children are numbered in any order; relax until stable (hierarchies are shallow).
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (std::size_t c = 0; c < dim.categories.size(); ++c) {
+        for (auto child : dim.children[c]) {
+          if (height[d][c] < height[d][child] + 1) {
+            height[d][c] = height[d][child] + 1;
+            changed = true;
           }
         }
       }
     }
-    std::vector<std::uint32_t> level(table.size(), 0);
-    std::vector<std::uint32_t> margins;
+  }
+  std::vector<std::uint32_t> level(table.size(), 0);
+  std::vector<std::uint32_t> margins;
+  for (std::size_t cell = 0; cell < table.size(); ++cell) {
+    auto c = table.coord(cell);
+    for (std::size_t d = 0; d < k; ++d) level[cell] += height[d][c[d]];
+    if (level[cell] > 0) {
+      margins.push_back(static_cast<std::uint32_t>(cell));
+      values[cell] = kMissing;
+    }
+  }
+  auto equations = table.equations();
+  std::vector<std::int64_t> equation_of(table.size(), -1);
+  for (std::size_t e = 0; e < equations.size(); ++e) {
+    auto& slot = equation_of[equations[e].total];
+    if (slot < 0) slot = static_cast<std::int64_t>(e);
+  }
+  std::stable_sort(margins.begin(), margins.end(),
+                   [&](std::uint32_t x, std::uint32_t y) { return level[x] < level[y]; });
+  for (auto cell : margins) {
+    if (equation_of[cell] < 0) continue;
+    double sum = 0;
+    for (auto part : equations[equation_of[cell]].parts) sum += values[part];
+    values[cell] = sum;
+  }
+  return values;
+}
+
+}  // namespace
+
+std::vector<double> published_values(const Table& table, std::span<const std::uint8_t> suppressed,
+                                     TotalsPolicy totals) {
+  std::vector<double> out(table.value.begin(), table.value.end());
+  if (totals == TotalsPolicy::kRecompute) {
+    // A suppressed inner cell counts as nothing in the margins above it.
     for (std::size_t cell = 0; cell < table.size(); ++cell) {
-      auto c = table.coord(cell);
-      for (std::size_t d = 0; d < k; ++d) level[cell] += height[d][c[d]];
-      if (level[cell] > 0) {
-        margins.push_back(static_cast<std::uint32_t>(cell));
-        out[cell] = kMissing;
-      } else if (suppressed[cell]) {
-        out[cell] = 0;
-      }
+      if (suppressed[cell] && !table.is_margin(cell)) out[cell] = 0;
     }
-    auto equations = table.equations();
-    std::vector<std::int64_t> equation_of(table.size(), -1);
-    for (std::size_t e = 0; e < equations.size(); ++e) {
-      if (equation_of[equations[e].total] < 0)
-        equation_of[equations[e].total] = static_cast<std::int64_t>(e);
-    }
-    std::stable_sort(margins.begin(), margins.end(),
-                     [&](std::uint32_t x, std::uint32_t y) { return level[x] < level[y]; });
-    for (auto cell : margins) {
-      if (equation_of[cell] < 0) continue;
-      double sum = 0;
-      for (auto part : equations[equation_of[cell]].parts) sum += out[part];
-      out[cell] = sum;
-    }
+    out = with_recomputed_margins(table, std::move(out));
   }
   for (std::size_t cell = 0; cell < table.size(); ++cell) {
     if (suppressed[cell]) out[cell] = kMissing;

@@ -6,14 +6,22 @@
 // lies in [0, M] (M far above any value in the table; for signed tables [a - M, a + M]) and
 // every "total = sum of parts" relation. A primary cell i is protected upwards when
 // max x_i >= a_i + U_i over that polytope, downwards when min x_i <= a_i - L_i.
-// - Heuristic: first the cheap rule "no relation with exactly one suppressed cell"; then, for
-//   each primary cell and side not yet protected, a witness LP finds the cheapest way to move
-//   the table away from its true values far enough (cost of a cell per unit of movement; cells
-//   already suppressed move almost free) and suppresses every cell the movement touches, so
-//   the movement proves the protection (the table's network-flow heuristic, in LP form for
-//   any number of dimensions and hierarchies). A clean-up pass then tries to publish again
-//   each secondary cell, most expensive first, keeping it out only if every primary side can
-//   still be proven protected within the remaining suppressions (bounded by time).
+// - Heuristic: for each primary cell and side not yet protected, a witness LP finds the
+//   cheapest way to move the table away from its true values far enough (cost of a cell per
+//   unit of movement; cells already suppressed move almost free) and suppresses every cell
+//   the movement touches, so the movement proves the protection (the network-flow heuristic
+//   of 2-D tables, in LP form for any number of dimensions and hierarchies). Each movement
+//   also proves every other side it reaches. The LP covers a neighbourhood of the cell (its
+//   own categories, their ancestors and the most promising siblings, some 600 cells; the
+//   whole table when smaller), falling back to the whole table when the neighbourhood has no
+//   movement. Since every suppressed cell then lies on a movement, no relation is left with
+//   exactly one suppressed cell.
+//   A clean-up pass then tries to publish again each secondary cell, most expensive first:
+//   the cell goes when every side whose movement used it finds another one within the
+//   remaining suppressions (a restricted LP over the unknown cells near it; first the cheap
+//   rule: if publishing it would leave a relation with a single suppressed primary cell, it
+//   stays). Bounded by time; exact minimality (every remaining secondary cell is needed)
+//   where the neighbourhood is the whole table.
 // - MILP: minimum cost over binary y by Benders decomposition on Fischetti-Salazar capacity
 //   cuts: the attacker LP for a pattern y and a side of a primary cell gives (through its
 //   reduced costs alpha - beta) the valid inequality

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 
 #include "exitcontrol/lp/glpk_session.hpp"
 #include "exitcontrol/lp/linear_system.hpp"
@@ -174,6 +175,109 @@ TEST(GlpkSession, AnErrorInsideGlpkIsCaughtNotFatal) {
   auto r = bounds(two_plus_three(), std::vector<std::vector<Term>>{{{0, 1}}});
   ASSERT_TRUE(r) << r.error().describe();
   EXPECT_EQ((*r)[0].hi, 5);
+}
+
+// An independent oracle: every bound by its own LP from scratch (GLPK's presolver on), with
+// none of bounds()' shortcuts (blocks, propagation, visited vertices, batches, threads).
+std::vector<Interval> oracle(const LinearSystem& s, const std::vector<std::vector<Term>>& targets) {
+  std::vector<Interval> out;
+  for (const auto& target : targets) {
+    Interval iv;
+    for (int sense : {GLP_MIN, GLP_MAX}) {
+      glp_prob* p = glp_create_prob();
+      glp_term_out(GLP_OFF);
+      glp_add_cols(p, static_cast<int>(s.lower.size()));
+      for (std::size_t v = 0; v < s.lower.size(); ++v) {
+        bool lo = std::isfinite(s.lower[v]), hi = std::isfinite(s.upper[v]);
+        glp_set_col_bnds(p, static_cast<int>(v + 1),
+                         lo && hi ? GLP_DB
+                         : lo     ? GLP_LO
+                         : hi     ? GLP_UP
+                                  : GLP_FR,
+                         lo ? s.lower[v] : 0, hi ? s.upper[v] : 0);
+      }
+      glp_add_rows(p, static_cast<int>(s.rows.size()));
+      for (std::size_t r = 0; r < s.rows.size(); ++r) {
+        std::vector<int> ind{0};
+        std::vector<double> val{0};
+        for (const auto& t : s.rows[r].terms) {
+          ind.push_back(static_cast<int>(t.var + 1));
+          val.push_back(t.coef);
+        }
+        glp_set_mat_row(p, static_cast<int>(r + 1), static_cast<int>(ind.size() - 1), ind.data(),
+                        val.data());
+        glp_set_row_bnds(p, static_cast<int>(r + 1), GLP_FX, s.rows[r].rhs, s.rows[r].rhs);
+      }
+      for (const auto& t : target) glp_set_obj_coef(p, static_cast<int>(t.var + 1), t.coef);
+      glp_set_obj_dir(p, sense);
+      glp_smcp parm;
+      glp_init_smcp(&parm);
+      parm.msg_lev = GLP_MSG_OFF;
+      parm.presolve = GLP_ON;
+      int ret = glp_simplex(p, &parm);
+      double v =
+          ret == GLP_ENODFS ? (sense == GLP_MIN ? -kInfinity : kInfinity) : glp_get_obj_val(p);
+      EXPECT_TRUE(ret == 0 || ret == GLP_ENODFS) << "oracle GLPK code " << ret;
+      (sense == GLP_MIN ? iv.lo : iv.hi) = v;
+      glp_delete_prob(p);
+    }
+    out.push_back(iv);
+  }
+  return out;
+}
+
+// A 3-D table (12 x 10 x 6 leaves with every margin) with a quarter of its cells hidden at
+// random and a cube of eight: one large connected block, as the attacker sees it.
+struct HiddenTable {
+  Table table;
+  std::vector<std::uint8_t> hidden;
+  AttackerSystem sys;
+  std::vector<std::vector<Term>> targets;
+};
+
+HiddenTable hidden_3d(std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> value(0, 60);
+  std::bernoulli_distribution hide(0.25);
+  auto leaves = [](const char* name, int n) {
+    std::vector<std::string> labels;
+    for (int i = 1; i <= n; ++i) labels.push_back(std::to_string(i));
+    return flat_dimension(name, labels);
+  };
+  HiddenTable h;
+  h.table = cross_table({leaves("a", 12), leaves("b", 10), leaves("c", 6)},
+                        [&](std::span<const std::uint32_t>) { return double(value(rng)); });
+  h.hidden.assign(h.table.size(), 0);
+  for (auto& x : h.hidden) x = hide(rng);
+  for (std::uint32_t i = 0; i < 2; ++i) {  // and a cube at the first two leaves of each
+    for (std::uint32_t j = 0; j < 2; ++j) {
+      for (std::uint32_t k = 0; k < 2; ++k) {
+        h.hidden[*h.table.find(std::vector<std::uint32_t>{i, j, k})] = 1;
+      }
+    }
+  }
+  h.sys = *attacker_system(h.table, h.hidden, true);
+  for (std::uint32_t v = 0; v < h.sys.cell_of_var.size(); ++v) h.targets.push_back({{v, 1}});
+  h.targets.push_back({{0, 1}, {1, -1}, {2, 2}});  // a combination, as differencing asks
+  return h;
+}
+
+TEST(Bounds, LargeBlocksMatchAnIndependentLpPerBoundWithAnyNumberOfThreads) {
+  auto h = hidden_3d(7);
+  ASSERT_GT(h.sys.cell_of_var.size(), 220u);  // past the size at which threads split a block
+  auto want = oracle(h.sys.system, h.targets);
+  for (unsigned threads : {1u, 2u, 3u}) {
+    BoundsOptions options;
+    options.threads = threads;
+    auto got = bounds(h.sys.system, h.targets, options);
+    ASSERT_TRUE(got) << got.error().describe();
+    for (std::size_t k = 0; k < want.size(); ++k) {
+      EXPECT_NEAR((*got)[k].lo, want[k].lo, 1e-6)
+          << "target " << k << ", " << threads << " threads";
+      EXPECT_NEAR((*got)[k].hi, want[k].hi, 1e-6)
+          << "target " << k << ", " << threads << " threads";
+    }
+  }
 }
 
 // ---- the audit of one table ----

@@ -211,5 +211,41 @@ TEST_F(ExitcheckCli, ExtractsAreCheckedForKAnonymityAndSuppressedByRecord) {
   EXPECT_NE(safe.find("Miyagi"), std::string::npos);
 }
 
+TEST_F(ExitcheckCli, FilesOverTheProfilesLimitsAreRefusedWithTheLimit) {
+  // A profile of the operator's own with small limits, extending the shipped one.
+  const auto policies = dir_ / "policies";
+  fs::create_directories(policies / "exitcontrol");
+  fs::copy_file(enclave::testing::source_dir() / "policies/exitcontrol/acro-default.toml",
+                policies / "exitcontrol/acro-default.toml");
+  std::ofstream(policies / "exitcontrol/small.toml")
+      << "extends = \"acro-default\"\nmax_file_bytes = 2000\nmax_cells = 4\n";
+  std::string big = "region,patients\n";
+  for (int i = 0; i < 400; ++i) big += "r" + std::to_string(i) + ",12\n";
+  auto file = write("big.csv", big);
+  std::vector<std::string> args{enclave::testing::binary("enclave-exitcheck").string(),
+                                "--policies",
+                                policies.string(),
+                                "--profile",
+                                "small",
+                                "check",
+                                file.string(),
+                                "--kind",
+                                "frequency",
+                                "--dimension",
+                                "region",
+                                "--value",
+                                "patients"};
+  auto r = enclave::testing::run(args);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("more than the limit of 2000"), std::string::npos) << r.out;
+
+  auto cells = write("cells.csv", "region,patients\nTotal,60\na,12\nb,12\nc,12\nd,24\n");
+  args[6] = cells.string();
+  auto c = enclave::testing::run(args);
+  EXPECT_EQ(c.exit_code, 1) << c.out << c.err;
+  EXPECT_NE(c.out.find("5 cells, more than the profile's max_cells (4)"), std::string::npos)
+      << c.out;
+}
+
 }  // namespace
 }  // namespace enclave::exitcontrol

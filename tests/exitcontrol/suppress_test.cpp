@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <iostream>
 #include <random>
 
 #include "exitcontrol/lp/linear_system.hpp"
@@ -404,10 +403,6 @@ TEST(SuggestProperty, RandomTablesAreProtectedAndTheMilpIsNoWorse) {
     ASSERT_TRUE(m->milp);
     EXPECT_LE(m->milp->lower_bound, m->cost + 1e-9);
     if (m->proven_optimal) ++proven;
-    std::cerr << "table " << n << " cells " << t.size() << " prim " << h->primary.size() << " heur "
-              << h->cost << " (" << h->secondary.size() << ") milp " << m->cost << " lb "
-              << m->milp->lower_bound << " proven " << m->proven_optimal << " rounds "
-              << m->milp->rounds << " cuts " << m->milp->cuts << " t " << m->milp->seconds << "\n";
     // Minimality of the heuristic: publishing any single secondary cell again breaks it.
     if (h->cleanup_complete) {
       for (auto cell : h->secondary) {
