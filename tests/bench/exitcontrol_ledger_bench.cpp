@@ -163,6 +163,21 @@ void BM_Differencing(benchmark::State& state) {
 }
 BENCHMARK(BM_Differencing)->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(3);
 
+void BM_DifferencingThreads(benchmark::State& state) {
+  const auto& f = fixture();
+  DifferencingOptions options;
+  options.lp.threads = static_cast<unsigned>(state.range(0));
+  for (auto _ : state) {
+    auto r = audit_differencing(f.candidate, f.earlier, profile(), options);
+    if (!r) {
+      state.SkipWithError(r.error().describe().c_str());
+      return;
+    }
+    count(state, *r);
+  }
+}
+BENCHMARK(BM_DifferencingThreads)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
+
 void BM_LedgerAndDifferencing(benchmark::State& state) {
   const auto& f = fixture();
   const auto path = std::filesystem::temp_directory_path() / "exitcontrol_ledger_bench.db";
