@@ -54,6 +54,17 @@ bool guarded(Body&& body) {
   return true;
 }
 
+// glp_simplex, started once more from a fresh basis when the current one is numerically
+// troubled. For use inside guarded().
+inline int simplex_with_restart(glp_prob* p, const glp_smcp* parm) {
+  int ret = glp_simplex(p, parm);
+  if (ret == GLP_EFAIL || ret == GLP_ESING || ret == GLP_ECOND || ret == GLP_EBADB) {
+    glp_adv_basis(p, 0);
+    ret = glp_simplex(p, parm);
+  }
+  return ret;
+}
+
 inline Unexpected<Error> glpk_failure(const char* what) {
   return fail(Errc::kInternal, std::string("GLPK rejected the ") + what +
                                    " (an internal error: the input was validated first)");

@@ -222,12 +222,7 @@ class BlockSolver {
     bool ok = glpk::guarded([&] {
       glp_set_obj_dir(p, sense);
       for (int i = 0; i < n_terms; ++i) glp_set_obj_coef(p, col_p[i], term_p[i].coef);
-      ret = glp_simplex(p, &parm);
-      if (ret == GLP_EFAIL || ret == GLP_ESING || ret == GLP_ECOND || ret == GLP_EBADB) {
-        // A numerically troubled basis: start over from a fresh one.
-        glp_adv_basis(p, 0);
-        ret = glp_simplex(p, &parm);
-      }
+      ret = glpk::simplex_with_restart(p, &parm);
       status = glp_get_status(p);
       value = glp_get_obj_val(p);
       for (int i = 0; i < n_terms; ++i) glp_set_obj_coef(p, col_p[i], 0.0);

@@ -246,11 +246,7 @@ class AttackerLp {
     double value = 0;
     bool ok = glpk::guarded([&] {
       glp_set_obj_coef(p, col, coef);
-      ret = glp_simplex(p, &parm);
-      if (ret == GLP_EFAIL || ret == GLP_ESING || ret == GLP_ECOND || ret == GLP_EBADB) {
-        glp_adv_basis(p, 0);
-        ret = glp_simplex(p, &parm);
-      }
+      ret = glpk::simplex_with_restart(p, &parm);
       status = glp_get_status(p);
       value = glp_get_obj_val(p);
       glp_set_obj_coef(p, col, 0.0);
@@ -398,11 +394,7 @@ class WitnessLp {
     bool ok = glpk::guarded([&] {
       glp_set_col_bnds(p, col, need < room ? GLP_DB : GLP_FX, need, room);
       glp_set_col_bnds(p, back, GLP_FX, 0.0, 0.0);
-      ret = glp_simplex(p, &parm);
-      if (ret == GLP_EFAIL || ret == GLP_ESING || ret == GLP_ECOND || ret == GLP_EBADB) {
-        glp_adv_basis(p, 0);
-        ret = glp_simplex(p, &parm);
-      }
+      ret = glpk::simplex_with_restart(p, &parm);
       status = glp_get_status(p);
       if (status == GLP_OPT) {
         for (int c = 1; c <= cols; ++c) values[c - 1] = glp_get_col_prim(p, c);
@@ -1066,12 +1058,7 @@ class Master {
     const int cols = static_cast<int>(cells_.size());
     double* values = x.data();
     bool ok = glpk::guarded([&] {
-      lp_ret = glp_simplex(p, &lp);
-      if (lp_ret == GLP_EFAIL || lp_ret == GLP_ESING || lp_ret == GLP_ECOND ||
-          lp_ret == GLP_EBADB) {
-        glp_adv_basis(p, 0);
-        lp_ret = glp_simplex(p, &lp);
-      }
+      lp_ret = glpk::simplex_with_restart(p, &lp);
       lp_status = glp_get_status(p);
       relaxation = glp_get_obj_val(p);
       if (lp_ret != 0 || lp_status != GLP_OPT) return;
