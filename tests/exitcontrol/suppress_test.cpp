@@ -205,6 +205,41 @@ TEST(Suggest, ThreeDimensionalTableNeedsMoreThanARectangle) {
   EXPECT_GE(r->secondary.size(), 7u);
 }
 
+TEST(Suggest, FourDimensionsWithAHierarchyAreProtected) {
+  // region (with subtotals) x sex x age x year: 4 dimensions, 3 x 3 x 4 x 3 = 108 cells with
+  // margins, two small cells, one of them behind the Tohoku subtotal.
+  auto region =
+      grouped_dimension("region", {{"Tohoku", {"Aomori", "Iwate"}}, {"Kanto", {"Tokyo"}}});
+  auto t = cross_table(
+      {region, flat_dimension("sex", {"M", "F"}), flat_dimension("age", {"young", "middle", "old"}),
+       flat_dimension("year", {"2022", "2023"})},
+      [](std::span<const std::uint32_t> c) {
+        if (c[1] == 0 && c[2] == 0 && c[3] == 0 && c[0] == 2) return 2.0;
+        if (c[1] == 1 && c[2] == 2 && c[3] == 1 && c[0] == 5) return 6.0;
+        return static_cast<double>(15 + 3 * c[0] + 5 * c[1] + 2 * c[2] + c[3]);
+      });
+  std::vector<std::uint32_t> primaries;
+  for (std::uint32_t c = 0; c < t.size(); ++c) {
+    if (t.value[c] < 10) primaries.push_back(c);
+  }
+  // Tokyo is Kanto's only prefecture: its small cell makes the Kanto subtotal small too.
+  ASSERT_EQ(primaries.size(), 3u);
+  auto primary = mask_of(t, primaries);
+  Profile p;
+  p.milp_time_limit_s = 3;  // the pattern must be safe whether or not the MILP proves it minimal
+  for (auto method : {SuppressionMethod::kHeuristic, SuppressionMethod::kMilp}) {
+    SuppressOptions options;
+    options.method = method;
+    auto r = suggest_suppression(t, primary, p, options);
+    ASSERT_TRUE(r) << r.error().describe();
+    EXPECT_FALSE(first_unprotected(t, primary, r->suppressed, p))
+        << suppression_method_name(method);
+    // In four dimensions every line through a hidden cell needs a partner: at least a
+    // 2 x 2 x 2 x 2 block (15 more cells) around each small cell.
+    EXPECT_GE(r->secondary.size(), 15u) << suppression_method_name(method);
+  }
+}
+
 TEST(Suggest, ZeroPrimaryNeedsOnlyTheUpperSide) {
   const double v[2][2] = {{0, 50}, {60, 70}};
   auto t = cross_table({flat_dimension("row", {"r1", "r2"}), flat_dimension("col", {"c1", "c2"})},
