@@ -816,7 +816,8 @@ struct Daemon::Impl : ipc::Handler {
     auto path = config.archive_dir /
                 ("audit-" + std::to_string(first) + "-" + std::to_string(end) + ".archive");
     ENCLAVE_TRY(write_file_atomically(path, content, 0640));
-    ArchiveRecord record{first, end, a.created_us, path.string(), sha256_hex(as_bytes(content)), at};
+    ArchiveRecord record{first, end, a.created_us, path.string(), sha256_hex(as_bytes(content)),
+                         at};
     ENCLAVE_TRY(store.drop_archived(record));
     return nlohmann::json{{"file", path.string()},
                           {"first", first},

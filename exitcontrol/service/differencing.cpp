@@ -190,8 +190,7 @@ class Universe {
     }
     if (u.is_ancestor(child, parent)) {
       return fail(Errc::kInvalidArgument, "dimension " + u.name + ": " + t.name +
-                                              " makes a cycle through \"" + u.labels[child] +
-                                              "\"");
+                                              " makes a cycle through \"" + u.labels[child] + "\"");
     }
     u.parent[child] = parent;
     u.parent_from[child] = t.name;
@@ -404,9 +403,9 @@ Expected<DifferencingReport> audit_differencing(const ReleasedTable& candidate,
             f.lo = f.hi = size;
             f.reason = "\"" + tables[big.table]->label(big.cell) + "\" (" +
                        tables[big.table]->name + ") minus \"" +
-                       tables[small.table]->label(small.cell) + "\" (" +
-                       tables[small.table]->name + ") leaves " + number(size) +
-                       (counts ? "" : " contributors") + " in " + group;
+                       tables[small.table]->label(small.cell) + "\" (" + tables[small.table]->name +
+                       ") leaves " + number(size) + (counts ? "" : " contributors") + " in " +
+                       group;
             report.findings.push_back(std::move(f));
           } else if (counts) {
             pending.push_back({sigs[big.table][big.cell], sigs[small.table][small.cell], d, f});
@@ -480,8 +479,8 @@ Expected<DifferencingReport> audit_differencing(const ReleasedTable& candidate,
     return report;
   }
 
-  const std::string releases = std::to_string(earlier.size()) + " earlier release" +
-                               (earlier.size() == 1 ? "" : "s");
+  const std::string releases =
+      std::to_string(earlier.size()) + " earlier release" + (earlier.size() == 1 ? "" : "s");
   for (std::size_t i = 0; i < hidden.size(); ++i) {
     const auto c = hidden[i];
     const auto [lo, hi] = (*intervals)[i];

@@ -34,16 +34,16 @@ struct DifferencingOptions {
 
 struct DifferencingFinding {
   enum class Kind {
-    kRevealed,       // a hidden cell of the candidate was published by an earlier release
-    kDifference,     // subtracting two published cells exposes a small group
-    kNarrowed,       // the LP pins a group or a hidden cell too closely
-    kInconsistent,   // the same group published with different values
-    kNotAudited,     // the LP part could not run (too many combinations, time limit)
+    kRevealed,      // a hidden cell of the candidate was published by an earlier release
+    kDifference,    // subtracting two published cells exposes a small group
+    kNarrowed,      // the LP pins a group or a hidden cell too closely
+    kInconsistent,  // the same group published with different values
+    kNotAudited,    // the LP part could not run (too many combinations, time limit)
   };
   Kind kind;
-  bool disclosive = true;             // fail; false: to review
-  std::optional<std::uint32_t> cell;  // the candidate's cell, where one is involved
-  std::string release;                // the earlier release involved ("" when several)
+  bool disclosive = true;                         // fail; false: to review
+  std::optional<std::uint32_t> cell;              // the candidate's cell, where one is involved
+  std::string release;                            // the earlier release involved ("" when several)
   std::string candidate_cell, other_cell, group;  // labels for people
   double lo = 0, hi = 0;                          // what the attacker knows of the group
   std::string reason;

@@ -176,7 +176,12 @@ void BM_DifferencingThreads(benchmark::State& state) {
     count(state, *r);
   }
 }
-BENCHMARK(BM_DifferencingThreads)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
+BENCHMARK(BM_DifferencingThreads)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1)
+    ->UseRealTime();
 
 void BM_LedgerAndDifferencing(benchmark::State& state) {
   const auto& f = fixture();
