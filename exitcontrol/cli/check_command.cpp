@@ -88,30 +88,25 @@ Outcome outcome_after_suppression(const FileReport& report,
   return o;
 }
 
-struct Ledgered {
-  std::optional<Ledger> ledger;
-};
-
 // The differencing audit of the table as it would leave (cells in suppressed hidden).
-Status audit_against_ledger(Ledgered& ledgered, const std::string& project,
+Status audit_against_ledger(std::optional<Ledger>& ledger, const std::string& project,
                             const std::filesystem::path& ledger_path, const LoadedTable& loaded,
                             std::span<const std::uint8_t> suppressed, const Profile& profile,
                             FileReport& report) {
   std::error_code ec;
-  if (!ledgered.ledger && std::filesystem::exists(ledger_path, ec)) {
+  if (!ledger && std::filesystem::exists(ledger_path, ec)) {
     store::OpenOptions options;
     options.access = store::Access::kReadOnly;
     options.create = false;
-    auto ledger = Ledger::open(ledger_path, options);
-    if (!ledger) return error_of(ledger);
-    ledgered.ledger.emplace(std::move(ledger).value());
+    auto opened = Ledger::open(ledger_path, options);
+    if (!opened) return error_of(opened);
+    ledger.emplace(std::move(opened).value());
   }
   auto view = released_view(loaded.table, loaded.meta, suppressed);
   view.name = std::filesystem::path(loaded.name).filename().string();
   std::vector<ReleasedTable> none;
-  auto earlier = ledgered.ledger
-                     ? ledgered.ledger->comparable(project, view.population, view.measure)
-                     : Expected<std::vector<ReleasedTable>>(std::move(none));
+  auto earlier = ledger ? ledger->comparable(project, view.population, view.measure)
+                        : Expected<std::vector<ReleasedTable>>(std::move(none));
   if (!earlier) return error_of(earlier);
   auto diff = audit_differencing(view, *earlier, profile);
   if (!diff) return error_of(diff);
@@ -131,12 +126,10 @@ Status audit_against_ledger(Ledgered& ledgered, const std::string& project,
   return {};
 }
 
-Expected<FileReport> check_extract(const std::filesystem::path& path, const TableMeta& meta,
-                                   const Profile& profile, const CheckOptions& options,
-                                   FileReport report) {
-  auto bytes = read_file(path, profile.max_file_bytes);
-  if (!bytes) return error_of(bytes);
-  auto doc = csv::parse(*bytes);
+Expected<FileReport> check_extract(const std::filesystem::path& path, const std::string& content,
+                                   const TableMeta& meta, const Profile& profile,
+                                   const CheckOptions& options, FileReport report) {
+  auto doc = csv::parse(content);
   if (!doc) return fail(Errc::kInvalidArgument, doc.error().describe(path.string()));
   report.type = OutputType::kExtract;
   auto k =
@@ -174,12 +167,15 @@ Expected<FileReport> check_extract(const std::filesystem::path& path, const Tabl
   return report;
 }
 
-Expected<FileReport> check_table(const std::filesystem::path& path, TableMeta meta,
+// content: the file as the gate read it; sidecar: its metadata file's text, when it has one.
+Expected<FileReport> check_table(const std::filesystem::path& path, std::string content,
+                                 TableMeta meta, const std::optional<std::string>& sidecar,
                                  const Profile& profile, const CheckOptions& options,
-                                 const Context& context, Ledgered& ledgered, FileReport gate) {
+                                 const Context& context, std::optional<Ledger>& ledger,
+                                 FileReport gate) {
   LoadOptions load_options;
   load_options.max_file_bytes = profile.max_file_bytes;
-  auto loaded = load_table_file(path, std::move(meta), load_options);
+  auto loaded = load_table(std::move(content), std::move(meta), path.string(), load_options);
   if (!loaded) return error_of(loaded);
   if (loaded->table.size() > profile.max_cells) {
     gate.type = OutputType::kRefused;
@@ -201,7 +197,7 @@ Expected<FileReport> check_table(const std::filesystem::path& path, TableMeta me
   std::vector<std::uint8_t> published_mask(loaded->table.size(), 0);
   if (!options.suggest || loaded->meta.kind == TableKind::kModel) {
     if (!options.project.empty() && loaded->meta.kind != TableKind::kModel) {
-      ENCLAVE_TRY(audit_against_ledger(ledgered, options.project, context.ledger_path(), *loaded,
+      ENCLAVE_TRY(audit_against_ledger(ledger, options.project, context.ledger_path(), *loaded,
                                        published_mask, profile, report));
     }
     return report;
@@ -270,14 +266,13 @@ Expected<FileReport> check_table(const std::filesystem::path& path, TableMeta me
   auto safe = write_safe(*loaded, mask, profile.marker, replacements);
   if (!safe) return error_of(safe);
   ENCLAVE_TRY(write_output(options.out, name, *safe, report));
-  auto sidecar = read_file(meta_path_for(path));
   if (sidecar) {
     ENCLAVE_TRY(write_output(options.out, name + ".meta.toml", *sidecar, report));
   }
   report.suppressed = primaries > 0;
   if (!options.project.empty()) {
-    ENCLAVE_TRY(audit_against_ledger(ledgered, options.project, context.ledger_path(), *loaded,
-                                     mask, profile, report));
+    ENCLAVE_TRY(audit_against_ledger(ledger, options.project, context.ledger_path(), *loaded, mask,
+                                     profile, report));
   }
   report.outcome = outcome_after_suppression(report, mask);
   return report;
@@ -285,27 +280,27 @@ Expected<FileReport> check_table(const std::filesystem::path& path, TableMeta me
 
 Expected<FileReport> check_file(const std::filesystem::path& path, const Profile& profile,
                                 const CheckOptions& options, const Context& context,
-                                Ledgered& ledgered) {
+                                std::optional<Ledger>& ledger) {
   FileReport report;
   report.name = path.filename().string();
   report.command = options.suggest ? "suggest" : "check";
-  auto gate = classify_path(path, options.meta.given(), gate_limits(profile));
-  if (!gate) return error_of(gate);
-  report.properties["gate"] = gate->kind;
-  report.command += " (" + std::string(file_class_name(gate->verdict)) + ")";
-  if (gate->verdict != FileClass::kRefused) {
-    auto bytes = read_file(path, profile.max_file_bytes);
-    if (!bytes) return error_of(bytes);
-    report.inputs.push_back({report.name, sha256_hex(as_bytes(*bytes))});
+  // Read once: the gate, the hash, the parser and the safe version all see the same bytes.
+  auto gated = classify_path(path, options.meta.given(), gate_limits(profile));
+  if (!gated) return error_of(gated);
+  const GateDecision& gate = gated->decision;
+  report.properties["gate"] = gate.kind;
+  report.command += " (" + std::string(file_class_name(gate.verdict)) + ")";
+  if (gate.verdict != FileClass::kRefused) {
+    report.inputs.push_back({report.name, sha256_hex(as_bytes(gated->content))});
   }
-  switch (gate->verdict) {
+  switch (gate.verdict) {
     case FileClass::kRefused:
       report.type = OutputType::kRefused;
-      report.add({Outcome::kFail, "file-gate", gate->reason});
+      report.add({Outcome::kFail, "file-gate", gate.reason});
       return report;
     case FileClass::kReview:
       report.type = OutputType::kImage;
-      report.add({Outcome::kReview, "file-gate", gate->reason});
+      report.add({Outcome::kReview, "file-gate", gate.reason});
       return report;
     case FileClass::kText:
       report.type = OutputType::kText;
@@ -313,20 +308,22 @@ Expected<FileReport> check_file(const std::filesystem::path& path, const Profile
     case FileClass::kTable:
       break;
   }
-  Expected<TableMeta> meta = options.meta.given() ? options.meta.to_meta() : load_meta_for(path);
+  std::optional<std::string> sidecar;  // kept for its hash and the safe version's copy
+  auto meta = [&]() -> Expected<TableMeta> {
+    if (options.meta.given()) return options.meta.to_meta();
+    const auto sidecar_path = meta_path_for(path);
+    auto text = read_file(sidecar_path);
+    if (!text) return error_of(text);
+    sidecar = std::move(text).value();
+    report.inputs.push_back({sidecar_path.filename().string(), sha256_hex(as_bytes(*sidecar))});
+    return parse_meta(*sidecar, sidecar_path.string());
+  }();
   if (!meta) return error_of(meta);
-  if (!options.meta.given()) {
-    auto sidecar = read_file(meta_path_for(path));
-    if (sidecar) {
-      report.inputs.push_back(
-          {meta_path_for(path).filename().string(), sha256_hex(as_bytes(*sidecar))});
-    }
-  }
   if (meta->kind == TableKind::kExtract) {
-    return check_extract(path, *meta, profile, options, std::move(report));
+    return check_extract(path, gated->content, *meta, profile, options, std::move(report));
   }
-  return check_table(path, std::move(meta).value(), profile, options, context, ledgered,
-                     std::move(report));
+  return check_table(path, std::move(gated->content), std::move(meta).value(), sidecar, profile,
+                     options, context, ledger, std::move(report));
 }
 
 void run_check(const Context& context, CheckOptions options) {
@@ -341,10 +338,10 @@ void run_check(const Context& context, CheckOptions options) {
     return;
   }
   std::vector<FileReport> reports;
-  Ledgered ledgered;
+  std::optional<Ledger> ledger;  // opened on first use
   Outcome worst = Outcome::kPass;
   for (const auto& f : options.files) {
-    auto report = check_file(f, *profile, options, context, ledgered);
+    auto report = check_file(f, *profile, options, context, ledger);
     if (!report) {
       exit_code() = enclave::cli::report_error(report.error());
       return;

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <optional>
 
 #include "common/bytes.hpp"
+#include "common/files.hpp"
 #include "exitcontrol/core/csv.hpp"
 #include "exitcontrol/core/load.hpp"
 #include "exitcontrol/core/meta.hpp"
@@ -294,33 +294,30 @@ GateDecision classify_file(std::string_view name, std::string_view content, bool
                     " is not a type the profile lets out (tables and text: " + allowed + ")");
 }
 
-Expected<GateDecision> classify_path(const std::filesystem::path& path, bool declared_by_flags,
-                                     const GateLimits& limits) {
+Expected<GatedFile> classify_path(const std::filesystem::path& path, bool declared_by_flags,
+                                  const GateLimits& limits) {
   const std::string name = path.string();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
     if (ec || !std::filesystem::exists(path, ec))
       return fail(Errc::kNotFound, name + ": no such file");
-    return GateDecision{FileClass::kRefused, "not a regular file",
-                        name + ": refused: not a regular file"};
+    return GatedFile{
+        {FileClass::kRefused, "not a regular file", name + ": refused: not a regular file"}, {}};
   }
   auto size = std::filesystem::file_size(path, ec);
   if (ec) return fail(Errc::kIo, name + ": " + ec.message());
   if (size > limits.max_file_bytes) {
-    return GateDecision{FileClass::kRefused, "file over the size limit",
-                        name + ": refused: " + std::to_string(size) +
-                            " bytes, more than the limit of " +
-                            std::to_string(limits.max_file_bytes)};
+    return GatedFile{
+        {FileClass::kRefused, "file over the size limit",
+         name + ": refused: " + std::to_string(size) + " bytes, more than the limit of " +
+             std::to_string(limits.max_file_bytes)},
+        {}};
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(Errc::kIo, name + ": cannot open");
-  std::string content(size, '\0');
-  in.read(content.data(), static_cast<std::streamsize>(size));
-  if (static_cast<std::uint64_t>(in.gcount()) != size) {
-    return fail(Errc::kIo, name + ": changed size while being read");
-  }
+  auto content = read_file(path, limits.max_file_bytes);
+  if (!content) return error_of(content);  // e.g. it grew past the limit since
   const bool sidecar = std::filesystem::exists(meta_path_for(path), ec);
-  return classify_file(name, content, declared_by_flags || sidecar, limits);
+  auto decision = classify_file(name, *content, declared_by_flags || sidecar, limits);
+  return GatedFile{std::move(decision), std::move(content).value()};
 }
 
 }  // namespace enclave::exitcontrol

@@ -49,9 +49,15 @@ struct GateDecision {
 GateDecision classify_file(std::string_view name, std::string_view content, bool declared_table,
                            const GateLimits& limits = {});
 
+// A file read once for the gate and everything after it (hashing, parsing).
+struct GatedFile {
+  GateDecision decision;
+  std::string content;  // the whole file; empty when it was refused before reading
+};
+
 // Reads path (refusing by size before reading) and classifies it; declared_table is true when
 // declared_by_flags or path has a sidecar (meta_path_for). Errors only for I/O failures.
-Expected<GateDecision> classify_path(const std::filesystem::path& path, bool declared_by_flags,
-                                     const GateLimits& limits = {});
+Expected<GatedFile> classify_path(const std::filesystem::path& path, bool declared_by_flags,
+                                  const GateLimits& limits = {});
 
 }  // namespace enclave::exitcontrol

@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <set>
 #include <tuple>
 #include <unordered_map>
+
+#include "common/files.hpp"
 
 namespace enclave::exitcontrol {
 
@@ -434,25 +435,9 @@ Expected<LoadedTable> load_table_file(const std::filesystem::path& csv_path,
     if (!sidecar) return error_of(sidecar);
     meta = std::move(*sidecar);
   }
-  std::error_code ec;
-  auto size = std::filesystem::file_size(csv_path, ec);
-  if (ec) {
-    return fail(ec == std::errc::no_such_file_or_directory ? Errc::kNotFound : Errc::kIo,
-                name + ": " + ec.message());
-  }
-  if (size > options.max_file_bytes) {
-    return fail(Errc::kInvalidArgument, name + ": " + std::to_string(size) +
-                                            " bytes, more than the limit of " +
-                                            std::to_string(options.max_file_bytes));
-  }
-  std::ifstream in(csv_path, std::ios::binary);
-  if (!in) return fail(Errc::kIo, name + ": cannot open");
-  std::string bytes(size, '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(size));
-  if (static_cast<std::uint64_t>(in.gcount()) != size) {
-    return fail(Errc::kIo, name + ": changed size while being read");
-  }
-  return load_table(std::move(bytes), std::move(*meta), name, options);
+  auto bytes = read_file(csv_path, options.max_file_bytes);
+  if (!bytes) return error_of(bytes);
+  return load_table(std::move(bytes).value(), std::move(*meta), name, options);
 }
 
 }  // namespace enclave::exitcontrol

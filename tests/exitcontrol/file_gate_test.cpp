@@ -195,17 +195,20 @@ TEST(FileGate, ClassifyPathFindsTheSidecar) {
   auto csv = write("t.csv", "a,n\nx,1\n");
   auto undeclared = classify_path(csv, false);
   ASSERT_TRUE(undeclared);
-  EXPECT_EQ(undeclared->verdict, FileClass::kRefused);
-  EXPECT_EQ(classify_path(csv, true)->verdict, FileClass::kTable);
+  EXPECT_EQ(undeclared->decision.verdict, FileClass::kRefused);
+  EXPECT_EQ(classify_path(csv, true)->decision.verdict, FileClass::kTable);
   write("t.csv.meta.toml", "kind = \"frequency\"\n");
-  EXPECT_EQ(classify_path(csv, false)->verdict, FileClass::kTable);
+  auto declared = classify_path(csv, false);
+  ASSERT_TRUE(declared);
+  EXPECT_EQ(declared->decision.verdict, FileClass::kTable);
+  EXPECT_EQ(declared->content, "a,n\nx,1\n");  // read once, handed on
 
   GateLimits small;
   small.max_file_bytes = 4;
   auto big = classify_path(csv, true, small);
   ASSERT_TRUE(big);
-  EXPECT_THAT(big->reason, HasSubstr("refused: 8 bytes, more than the limit of 4"));
-  EXPECT_EQ(classify_path(dir, false)->verdict, FileClass::kRefused);
+  EXPECT_THAT(big->decision.reason, HasSubstr("refused: 8 bytes, more than the limit of 4"));
+  EXPECT_EQ(classify_path(dir, false)->decision.verdict, FileClass::kRefused);
   auto missing = classify_path(dir / "absent.csv", false);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, Errc::kNotFound);
