@@ -1,9 +1,10 @@
 #include "exitcontrol/core/primary.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <optional>
+
+#include "exitcontrol/core/safe_output.hpp"
 
 namespace enclave::exitcontrol {
 
@@ -20,16 +21,7 @@ const char* outcome_name(Outcome outcome) {
 }
 
 std::string format_number(double value) {
-  if (is_missing(value)) return "missing";
-  char buf[64];
-  // Integers below 2^53 print exactly and without an exponent ("1000000", not "1e+06").
-  if (std::fabs(value) < 9007199254740992.0 && value == std::floor(value)) {
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, static_cast<std::int64_t>(value));
-    return std::string(buf, end);
-  }
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  if (ec != std::errc()) return "?";
-  return std::string(buf, end);
+  return is_missing(value) ? "missing" : format_value(value);
 }
 
 void PrimaryResult::add(std::uint32_t cell, Outcome cell_result, const char* rule,

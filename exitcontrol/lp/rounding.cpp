@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "exitcontrol/core/safe_output.hpp"
 #include "exitcontrol/lp/glpk_session.hpp"
 
 namespace enclave::exitcontrol::lp {
@@ -259,17 +260,13 @@ Expected<RoundingResult> round_table(const Table& table, const Profile& profile,
 }
 
 std::string rounding_summary(const RoundingResult& r) {
-  auto number = [](double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", v);
-    return std::string(buf);
-  };
-  std::string how = r.controlled ? std::string("controlled rounding to base ") + number(r.base) +
-                                       (r.proven_optimal ? " (optimal)" : " (time limit hit)")
-                                 : "inner cells rounded to base " + number(r.base) +
-                                       ", margins recomputed (no controlled rounding found)";
+  std::string how = r.controlled
+                        ? std::string("controlled rounding to base ") + format_value(r.base) +
+                              (r.proven_optimal ? " (optimal)" : " (time limit hit)")
+                        : "inner cells rounded to base " + format_value(r.base) +
+                              ", margins recomputed (no controlled rounding found)";
   return how + ": " + std::to_string(r.cells_changed) + " cells changed, largest deviation " +
-         number(r.max_deviation);
+         format_value(r.max_deviation);
 }
 
 }  // namespace enclave::exitcontrol::lp

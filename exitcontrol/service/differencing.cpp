@@ -1,5 +1,6 @@
 #include "exitcontrol/service/differencing.hpp"
 
+#include "exitcontrol/core/primary.hpp"
 #include "exitcontrol/lp/attacker.hpp"
 
 #include <algorithm>
@@ -223,12 +224,6 @@ std::optional<bool> small_group(double size, const Profile& profile) {
   return std::nullopt;
 }
 
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
-}
-
 // Mixed-radix atom indexes of the product of leaf sets (one per dimension).
 void enumerate_atoms(const Universe& u, const std::vector<const std::vector<std::uint32_t>*>& sets,
                      std::vector<lp::Term>& out) {
@@ -339,7 +334,7 @@ Expected<DifferencingReport> audit_differencing(const ReleasedTable& candidate,
           auto f = finding(DifferencingFinding::Kind::kRevealed, cand, other);
           f.group = universe.describe(sigs[0][cand.cell]);
           f.lo = f.hi = theirs;
-          f.reason = "hidden here, but " + f.release + " published it as " + number(theirs);
+          f.reason = "hidden here, but " + f.release + " published it as " + format_number(theirs);
           report.findings.push_back(std::move(f));
           break;
         }
@@ -348,8 +343,9 @@ Expected<DifferencingReport> audit_differencing(const ReleasedTable& candidate,
           f.disclosive = false;
           f.group = universe.describe(sigs[0][cand.cell]);
           f.lo = f.hi = mine;
-          f.reason = "published here as " + number(mine) + " but as " + number(theirs) + " in " +
-                     f.release + " (same group, different population or a changed extract?)";
+          f.reason = "published here as " + format_number(mine) + " but as " +
+                     format_number(theirs) + " in " + f.release +
+                     " (same group, different population or a changed extract?)";
           report.findings.push_back(std::move(f));
           break;
         }
@@ -404,8 +400,8 @@ Expected<DifferencingReport> audit_differencing(const ReleasedTable& candidate,
             f.reason = "\"" + tables[big.table]->label(big.cell) + "\" (" +
                        tables[big.table]->name + ") minus \"" +
                        tables[small.table]->label(small.cell) + "\" (" + tables[small.table]->name +
-                       ") leaves " + number(size) + (counts ? "" : " contributors") + " in " +
-                       group;
+                       ") leaves " + format_number(size) + (counts ? "" : " contributors") +
+                       " in " + group;
             report.findings.push_back(std::move(f));
           } else if (counts) {
             pending.push_back({sigs[big.table][big.cell], sigs[small.table][small.cell], d, f});
@@ -427,7 +423,7 @@ Expected<DifferencingReport> audit_differencing(const ReleasedTable& candidate,
   for (const auto& d : universe.dims) atoms *= d.leaf_count;
   if (atoms > static_cast<double>(options.max_atoms)) {
     DifferencingFinding f{.kind = DifferencingFinding::Kind::kNotAudited, .disclosive = false};
-    f.reason = "the releases combine into " + number(atoms) +
+    f.reason = "the releases combine into " + format_number(atoms) +
                " groups, more than the LP audit models (" + std::to_string(options.max_atoms) +
                "); review the hidden cells against the earlier releases by hand";
     report.findings.push_back(std::move(f));
@@ -495,8 +491,9 @@ Expected<DifferencingReport> audit_differencing(const ReleasedTable& candidate,
     f.group = universe.describe(sigs[0][c]);
     f.lo = lo;
     f.hi = hi;
-    f.reason = "hidden, but this table with " + releases + " pins it to [" + number(lo) + ", " +
-               number(hi) + "] (needs [" + number(a - down) + ", " + number(a + up) + "] or wider)";
+    f.reason = "hidden, but this table with " + releases + " pins it to [" + format_number(lo) +
+               ", " + format_number(hi) + "] (needs [" + format_number(a - down) + ", " +
+               format_number(a + up) + "] or wider)";
     report.findings.push_back(std::move(f));
   }
   for (std::size_t i = 0; i < pending.size(); ++i) {
@@ -508,11 +505,11 @@ Expected<DifferencingReport> audit_differencing(const ReleasedTable& candidate,
       const auto small_result = small_group(lo, profile);
       if (!small_result) continue;
       f.disclosive = *small_result;
-      f.reason = "the group " + f.group + " is exactly " + number(lo) + " given " + releases;
+      f.reason = "the group " + f.group + " is exactly " + format_number(lo) + " given " + releases;
     } else if (lo >= 1 - kEps && hi < profile.threshold - kEps) {
       f.kind = DifferencingFinding::Kind::kNarrowed;
-      f.reason = "the group " + f.group + " is known to hold between " + number(lo) + " and " +
-                 number(hi) + " given " + releases;
+      f.reason = "the group " + f.group + " is known to hold between " + format_number(lo) +
+                 " and " + format_number(hi) + " given " + releases;
     } else {
       continue;
     }
