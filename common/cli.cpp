@@ -111,6 +111,11 @@ std::string with_commas(std::uint64_t n) {
   return out;
 }
 
+int& exit_code() {
+  static int code = 0;
+  return code;
+}
+
 int report_error(const Error& error) {
   std::cerr << "error: " << error.message << '\n';
   return 2;

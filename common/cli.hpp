@@ -51,4 +51,7 @@ std::string with_commas(std::uint64_t n);
 // Prints "error: message" to stderr and returns the exit code for errors (2).
 int report_error(const Error& error);
 
+// The process exit code, set by the chosen subcommand's callback and returned by main.
+int& exit_code();
+
 }  // namespace enclave::cli

@@ -19,6 +19,8 @@
 
 namespace enclave::audit::cli {
 
+using enclave::cli::exit_code;
+
 // Options every subcommand shares; paths default to what policies/audit.toml says.
 struct Context {
   enclave::cli::CommonOptions common;
@@ -44,8 +46,5 @@ struct Filters {
 void add_verify(CLI::App& app, Context& context);
 void add_query(CLI::App& app, Context& context);   // query, timeline, report
 void add_export(CLI::App& app, Context& context);  // export, forward, verify-export
-
-// Set by the chosen subcommand's callback: the process exit code.
-int& exit_code();
 
 }  // namespace enclave::audit::cli

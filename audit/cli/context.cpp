@@ -5,11 +5,6 @@
 
 namespace enclave::audit::cli {
 
-int& exit_code() {
-  static int code = 0;
-  return code;
-}
-
 Expected<DaemonConfig> Context::config() const {
   auto policy = enclave::cli::load_policy(common, "audit.toml");
   if (!policy) return error_of(policy);

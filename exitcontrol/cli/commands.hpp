@@ -22,6 +22,8 @@
 
 namespace enclave::exitcontrol::cli {
 
+using enclave::cli::exit_code;
+
 inline constexpr int kExitFail = 1;
 inline constexpr int kExitError = 2;
 inline constexpr int kExitReview = 3;
@@ -55,7 +57,5 @@ void add_tabulate(CLI::App& app, Context& context);  // tabulate
 void add_ledger(CLI::App& app, Context& context);    // ledger record|list|audit
 
 int exit_code_for(Outcome outcome);
-// Set by the chosen subcommand's callback: the process exit code.
-int& exit_code();
 
 }  // namespace enclave::exitcontrol::cli

@@ -4,11 +4,6 @@
 
 namespace enclave::exitcontrol::cli {
 
-int& exit_code() {
-  static int code = 0;
-  return code;
-}
-
 int exit_code_for(Outcome outcome) {
   switch (outcome) {
     case Outcome::kPass:
