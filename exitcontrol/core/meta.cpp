@@ -71,6 +71,27 @@ bool is_named(const std::string& column) {
   return !column.empty();
 }
 
+// The sidecar's string keys, read and checked from this one list. Column keys belong to
+// frequency and magnitude tables only.
+struct StringKey {
+  const char* key;
+  std::string TableMeta::*member;
+  bool tabular_only;
+};
+constexpr StringKey kStringKeys[] = {
+    {"total_label", &TableMeta::total_label, false},
+    {"column_dimension", &TableMeta::column_dimension, true},
+    {"value", &TableMeta::value_column, true},
+    {"contributors", &TableMeta::contributors_column, true},
+    {"top1", &TableMeta::top1_column, true},
+    {"top2", &TableMeta::top2_column, true},
+    {"institutions", &TableMeta::institutions_column, true},
+    {"insurers", &TableMeta::insurers_column, true},
+    {"route", &TableMeta::route, true},
+    {"residual_dof_column", &TableMeta::residual_dof_column, false},
+    {"population", &TableMeta::population, false},
+};
+
 }  // namespace
 
 Status validate_meta(const TableMeta& meta) {
@@ -84,17 +105,9 @@ Status validate_meta(const TableMeta& meta) {
     if (!meta.dimensions.empty()) {
       return error_at(meta, "dimension", "a " + kind + " has no dimensions");
     }
-    for (const auto& [key, column] :
-         {std::pair<const char*, const std::string*>{"value", &meta.value_column},
-          {"contributors", &meta.contributors_column},
-          {"top1", &meta.top1_column},
-          {"top2", &meta.top2_column},
-          {"institutions", &meta.institutions_column},
-          {"insurers", &meta.insurers_column},
-          {"column_dimension", &meta.column_dimension},
-          {"route", &meta.route}}) {
-      if (is_named(*column)) {
-        return error_at(meta, key, "applies to frequency and magnitude tables, not a " + kind);
+    for (const auto& k : kStringKeys) {
+      if (k.tabular_only && is_named(meta.*k.member)) {
+        return error_at(meta, k.key, "applies to frequency and magnitude tables, not a " + kind);
       }
     }
     if (meta.layout == Layout::kWide) {
@@ -293,21 +306,14 @@ Expected<TableMeta> meta_from(const policy::Document& document) {
     return fail(root.error_at("layout", "expected long or wide, found \"" + *layout + "\""));
   }
 
-  for (auto [key, field] : {std::pair<const char*, std::string*>{"total_label", &meta.total_label},
-                            {"column_dimension", &meta.column_dimension},
-                            {"value", &meta.value_column},
-                            {"contributors", &meta.contributors_column},
-                            {"top1", &meta.top1_column},
-                            {"top2", &meta.top2_column},
-                            {"institutions", &meta.institutions_column},
-                            {"insurers", &meta.insurers_column},
-                            {"route", &meta.route},
-                            {"residual_dof_column", &meta.residual_dof_column},
-                            {"population", &meta.population}}) {
-    auto v = root.string_or(key, *field);
+  for (const auto& k : kStringKeys) {
+    std::string& field = meta.*k.member;
+    auto v = root.string_or(k.key, field);
     if (!v) return error_of(v);
-    if (root.contains(key) && v->empty()) return fail(root.error_at(key, "must not be empty"));
-    *field = std::move(*v);
+    if (root.contains(k.key) && v->empty()) {
+      return fail(root.error_at(k.key, "must not be empty"));
+    }
+    field = std::move(*v);
   }
 
   if (root.contains("residual_dof")) {
