@@ -64,4 +64,10 @@ Status write_file_atomically(const std::filesystem::path& path, std::string_view
   return {};
 }
 
+std::filesystem::path under_state_dir(const std::filesystem::path& state_dir,
+                                      const std::string& path) {
+  std::filesystem::path p(path);
+  return p.is_absolute() ? p : state_dir / p;
+}
+
 }  // namespace enclave

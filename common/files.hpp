@@ -22,4 +22,8 @@ Expected<std::string> read_file(const std::filesystem::path& path,
 Status write_file_atomically(const std::filesystem::path& path, std::string_view content,
                              mode_t mode = 0644);
 
+// A path from policy: absolute as written, otherwise under the state directory.
+std::filesystem::path under_state_dir(const std::filesystem::path& state_dir,
+                                      const std::string& path);
+
 }  // namespace enclave

@@ -15,5 +15,6 @@ struct Context {
 };
 
 void add_audit_commands(CLI::App& app, Context& context);
+void add_session_commands(CLI::App& app, Context& context);
 
 }  // namespace enclave::ctl

@@ -11,7 +11,11 @@ PACKAGES=(
   libboost-dev                                     # Boost.Asio (header-only)
   libgtest-dev libgmock-dev libbenchmark-dev
   libglpk-dev                                      # exit control: the attacker LP audit and MILP
-  python3 procps util-linux
+  # RDP: the relay's tests and the demo run real clients and hosts under Xvfb
+  freerdp2-x11 freerdp2-shadow-x11 xrdp xorgxrdp tigervnc-standalone-server xvfb xauth
+  x11-apps imagemagick                             # screenshots of the desktop in tests
+  haproxy                                          # the relay benchmark's peer
+  python3 procps util-linux iproute2 passwd
 )
 
 missing=()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's first command: installs and builds what it needs, then runs the enclave's
 # services on embedded defaults (policies/ and a state directory under var/demo) until Ctrl-C.
-# Services so far: enclave-auditd, the tamper-evident audit trail; tools: enclave-audit and
-# enclave-exitcheck (exit control) with a demo release ledger.
+# Services: enclave-auditd (the tamper-evident audit trail), enclave-sessiond (compartments,
+# desktops, one-time tickets) and enclave-gatewayd (the channel-filtering RDP relay); tools:
+# enclavectl, enclave-audit and enclave-exitcheck (exit control) with a demo release ledger.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -20,14 +21,33 @@ if [[ ! -f $ENCLAVE_STATE_DIR/keys/audit-signing.key ]]; then
   enclave-auditd keygen
 fi
 
-enclave-auditd run &
-auditd=$!
-trap 'kill -TERM $auditd 2>/dev/null; wait $auditd' EXIT INT TERM
-for _ in $(seq 100); do
-  [[ -S $ENCLAVE_STATE_DIR/run/auditd.sock ]] && break
-  kill -0 $auditd 2>/dev/null || { echo "enclave-auditd did not start" >&2; exit 1; }
-  sleep 0.1
-done
+if [[ ! -f $ENCLAVE_STATE_DIR/keys/gateway.key ]]; then
+  enclave-gatewayd keygen >/dev/null
+fi
+
+pids=()
+stop_all() {
+  # Front door first, the audit trail last (it seals what the others wrote).
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+}
+trap stop_all EXIT INT TERM
+start() {  # start NAME SOCKET
+  "$1" run &
+  pids+=($!)
+  for _ in $(seq 100); do
+    [[ -S $ENCLAVE_STATE_DIR/run/$2 ]] && return 0
+    kill -0 "${pids[-1]}" 2>/dev/null || { echo "$1 did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "$1 did not open $2" >&2
+  exit 1
+}
+start enclave-auditd auditd.sock
+start enclave-sessiond sessiond.sock
+start enclave-gatewayd gatewayd.sock
 
 seed=$ENCLAVE_STATE_DIR/.demo-seeded
 if [[ ! -f $seed ]]; then
@@ -45,7 +65,8 @@ fi
 cat <<MSG
 
 The enclave is running on embedded defaults (state in $ENCLAVE_STATE_DIR).
-Services: enclave-auditd (audit trail) on $ENCLAVE_STATE_DIR/run/auditd.sock
+Services: enclave-auditd (audit trail), enclave-sessiond (sessions, tickets, desktops) and
+enclave-gatewayd (RDP relay on $(sed -n 's/^listen = "\([^"]*\)".*/\1/p' policies/gateway.toml)), sockets in $ENCLAVE_STATE_DIR/run
 
 In another terminal:
   source scripts/demo-env.sh
@@ -62,6 +83,13 @@ Exit control (tables in docs/examples/exitcontrol; see docs/steward-guide.md):
   enclave-exitcheck audit /tmp/exit/safe/outpatients_by_region_age.csv                  # hidden cells stay hidden
   enclave-exitcheck check --project P-2026-014 docs/examples/exitcontrol/outpatients_adults_by_region.csv
 
+A desktop through the gateway (see docs/demo.md): a real xfreerdp asks for clipboard and a
+drive, the gateway refuses both, the analyst sees the desktop (screenshot), the audit shows it:
+  scripts/demo-rdp.sh                      # a freerdp-shadow-cli desktop; demo-xrdp: xrdp (root)
+  enclavectl ticket issue --user alice --device kiosk-07 --source 127.0.0.1 --compartment demo-shadow
+  enclavectl session list
+  enclavectl session end SESSION
+
 Ctrl-C stops the services (the audit daemon seals its last entries first).
 MSG
-wait $auditd
+wait "${pids[0]}"

@@ -35,11 +35,6 @@ std::int64_t now_us() {
       .count();
 }
 
-std::filesystem::path under(const std::filesystem::path& state_dir, const std::string& p) {
-  std::filesystem::path path(p);
-  return path.is_absolute() ? path : state_dir / path;
-}
-
 bool contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
@@ -95,11 +90,11 @@ Expected<DaemonConfig> load_daemon_config(const policy::Document& policy,
   ENCLAVE_TRY(text(t, "signing_key", "keys/audit-signing.key", signing_key));
   ENCLAVE_TRY(text(t, "verifier_key", "keys/audit-signing.pub", verifier_key));
   ENCLAVE_TRY(text(t, "archive_dir", "audit/archive", archive_dir));
-  c.database = under(state_dir, database);
-  c.socket = under(state_dir, socket);
-  c.signing_key = under(state_dir, signing_key);
-  c.verifier_key = under(state_dir, verifier_key);
-  c.archive_dir = under(state_dir, archive_dir);
+  c.database = under_state_dir(state_dir, database);
+  c.socket = under_state_dir(state_dir, socket);
+  c.signing_key = under_state_dir(state_dir, signing_key);
+  c.verifier_key = under_state_dir(state_dir, verifier_key);
+  c.archive_dir = under_state_dir(state_dir, archive_dir);
 
   auto checkpoint = t.table("checkpoint");
   if (!checkpoint) return error_of(checkpoint);
@@ -135,7 +130,7 @@ Expected<DaemonConfig> load_daemon_config(const policy::Document& policy,
     ENCLAVE_TRY(ob.reject_unknown({"files", "syslog"}));
     auto files = ob.strings_or("files", {});
     if (!files) return error_of(files);
-    for (const auto& f : *files) c.offbox_files.push_back(under(state_dir, f));
+    for (const auto& f : *files) c.offbox_files.push_back(under_state_dir(state_dir, f));
     auto syslog = ob.strings_or("syslog", {});
     if (!syslog) return error_of(syslog);
     c.offbox_syslog = std::move(syslog).value();

@@ -1,0 +1,134 @@
+// enclavectl ticket issue | session list | session end: the session manager (enclave-sessiond).
+#include <iostream>
+
+#include "common/files.hpp"
+#include "common/ipc/client.hpp"
+#include "common/x509.hpp"
+#include "enclavectl/commands.hpp"
+#include "sessionmgr/core/policy.hpp"
+#include "sessionmgr/service/methods.hpp"
+
+namespace enclave::ctl {
+
+namespace {
+
+namespace methods = sessionmgr::methods;
+
+struct IssueOptions {
+  std::string user, device, source, compartment, site_class;
+};
+
+// Calls one method of enclave-sessiond; prints the result as JSON or through `show`.
+int call_sessiond(Context& ctx, const char* method, nlohmann::json params,
+                  const std::function<void(const nlohmann::json&)>& show) {
+  auto document = cli::load_policy(ctx.common, "sessions.toml");
+  if (!document) return cli::report_error(document.error());
+  auto policy = sessionmgr::load_session_policy(*document, ctx.common.state_dir);
+  if (!policy) return cli::report_error(policy.error());
+  auto client = ipc::Client::connect(policy->sessiond.socket);
+  if (!client) return cli::report_error(client.error());
+  auto result = client->call(method, std::move(params), std::chrono::minutes(2));
+  if (!result) return cli::report_error(result.error());
+  if (ctx.json) {
+    std::cout << result->dump(2) << "\n";
+  } else {
+    show(*result);
+  }
+  return 0;
+}
+
+std::string text(const nlohmann::json& v, const char* key) {
+  auto it = v.find(key);
+  if (it == v.end() || it->is_null()) return "-";
+  if (it->is_string()) return it->get<std::string>().empty() ? "-" : it->get<std::string>();
+  return it->dump();
+}
+
+// The pin for the gateway's certificate as xfreerdp takes it, read from gateway.toml's
+// certificate; empty when this host has no readable gateway certificate.
+std::string gateway_pin_argument(const Context& ctx) {
+  auto document = cli::load_policy(ctx.common, "gateway.toml");
+  if (!document) return {};
+  auto gateway = document->root().table("gateway");
+  if (!gateway || !*gateway) return {};
+  auto path = (*gateway)->string_or("certificate", "keys/gateway.crt");
+  if (!path) return {};
+  auto fingerprint =
+      x509::xfreerdp_fingerprint_of_file(under_state_dir(ctx.common.state_dir, *path));
+  return fingerprint ? "/cert:fingerprint:sha256:" + *fingerprint : std::string();
+}
+
+}  // namespace
+
+void add_session_commands(CLI::App& app, Context& ctx) {
+  auto* ticket = app.add_subcommand("ticket", "one-time tickets (enclave-sessiond)");
+  ticket->require_subcommand(1);
+  auto o = std::make_shared<IssueOptions>();
+  auto* issue = ticket->add_subcommand(
+      "issue", "issue a one-time ticket for a user's session in a compartment");
+  issue->add_option("--user", o->user, "the analyst")->required();
+  issue->add_option("--device", o->device, "the thin client's device id")->required();
+  issue->add_option("--source", o->source, "the client's IP address as the gateway will see it")
+      ->required();
+  issue->add_option("--compartment", o->compartment, "compartment name")->required();
+  issue->add_option("--site-class", o->site_class,
+                    "the remote site's class, for tiers that list them");
+  issue->callback([&ctx, o] {
+    nlohmann::json params = {{"user", o->user},
+                             {"device", o->device},
+                             {"source", o->source},
+                             {"compartment", o->compartment}};
+    if (!o->site_class.empty()) params["site_class"] = o->site_class;
+    ctx.exit_code = call_sessiond(ctx, methods::kTicketIssue, params, [&ctx](const auto& r) {
+      std::string pin = gateway_pin_argument(ctx);
+      const auto& desktop = r["desktop"];
+      std::cout << "ticket      " << text(r, "ticket") << "\n"
+                << "expires at  " << text(r, "expires_at") << "\n"
+                << "session     " << text(r, "session_id")
+                << (r.value("resumed", false) ? " (resumed)" : "") << "\n"
+                << "desktop     " << text(desktop, "id") << " (" << text(desktop, "host") << ":"
+                << text(desktop, "port") << ")\n"
+                << "connect with:\n  xfreerdp /v:" << text(r, "gateway")
+                << " /pcb:" << text(r, "ticket") << " "
+                << (pin.empty() ? "/cert:fingerprint:sha256:<the gateway certificate's>" : pin)
+                << " /sec:tls\n";
+    });
+  });
+
+  auto* session = app.add_subcommand("session", "sessions (enclave-sessiond)");
+  session->require_subcommand(1);
+  auto all = std::make_shared<bool>(false);
+  auto* list = session->add_subcommand("list", "open sessions (with --all, ended ones too)");
+  list->add_flag("--all", *all, "include ended sessions");
+  list->callback([&ctx, all] {
+    ctx.exit_code = call_sessiond(ctx, methods::kSessionList, {{"all", *all}}, [](const auto& r) {
+      cli::TextTable table({"SESSION", "USER", "DEVICE", "COMPARTMENT", "TIER", "DESKTOP", "STATE",
+                            "STARTED", "UPDATED"});
+      for (const auto& s : r["sessions"]) {
+        table.add({text(s, "session_id"), text(s, "user"), text(s, "device"),
+                   text(s, "compartment"), text(s, "tier"), text(s, "desktop"), text(s, "state"),
+                   text(s, "started_at"), text(s, "updated_at")});
+      }
+      if (table.empty()) {
+        std::cout << "no sessions\n";
+      } else {
+        table.print(std::cout);
+      }
+    });
+  });
+
+  auto id = std::make_shared<std::string>();
+  auto reason = std::make_shared<std::string>();
+  auto* end = session->add_subcommand(
+      "end", "end a session now: the gateway cuts it and its desktop is released");
+  end->add_option("session", *id, "session id")->required();
+  end->add_option("--reason", *reason, "why (recorded in the audit trail)");
+  end->callback([&ctx, id, reason] {
+    ctx.exit_code = call_sessiond(
+        ctx, methods::kSessionEnd, {{"session_id", *id}, {"reason", *reason}}, [id](const auto& r) {
+          std::cout << "ended " << *id << "; " << text(r, "gateway") << "\n";
+        });
+  });
+}
+
+}  // namespace enclave::ctl

@@ -1,0 +1,50 @@
+// The session manager's requests over its Unix socket (common/ipc framing), and the gateway's
+// control requests the session manager sends back. One place so both sides agree.
+//
+// enclave-sessiond socket (default var/run/sessiond.sock):
+//   ticket.issue    (operators via `enclavectl ticket issue`; the login service later)
+//       params  {"user", "device", "source" (IP address), "compartment"}
+//       result  {"ticket" (64 hex chars), "expires_at" (RFC 3339), "session_id",
+//                "desktop": {"id", "host", "port"}}
+//       Picks the desktop now (the ticket is bound to it). A user with a session in its
+//       disconnect grace period gets that session and desktop back.
+//   ticket.redeem   (gatewayd only)
+//       params  {"ticket", "source" (the client's IP address as the gateway saw it)}
+//       result  {"session_id", "user", "device", "compartment", "tier",
+//                "desktop": {"id", "host", "port", "server_name",
+//                            "pin_sha256" (hex SHA-256 of the host certificate's
+//                            SubjectPublicKeyInfo, DER) and/or "ca_file"},
+//                "credentials": {"domain", "user", "password"},
+//                "channels": {"static": [...], "dynamic": [...]},
+//                "limits": {"idle_s", "max_s", "remaining_s"}}
+//       error   permission: "ticket refused: <unknown|expired|already used|wrong source
+//               address|desktop unavailable>" (audited by sessiond as ticket.refused)
+//   session.connected     (gatewayd)  {"session_id"}  -> {}
+//   session.disconnected  (gatewayd)  {"session_id", "reason", "ended" (bool: the session
+//       must not be resumed: operator end, maximum time), "bytes": {...}}  -> {}
+//       Not ended: the desktop is kept for the tier's grace period for a reconnect.
+//   session.list    (operators)  {}  -> {"sessions": [{"session_id", "user", "device",
+//       "compartment", "tier", "desktop", "state" (issued|active|disconnected|ended),
+//       "started_at", "updated_at"}]}
+//   session.end     (operators)  {"session_id", "reason"}  -> {}
+//       Ends the session, tells the gateway to cut it at once, releases the desktop.
+//
+// enclave-gatewayd control socket (default var/run/gatewayd.sock):
+//   gateway.session.end   (sessiond)  {"session_id", "reason"}  -> {"found": bool}
+//   gateway.session.list  (sessiond, operators)  {}  -> {"sessions": [{"session_id",
+//       "user", "client", "desktop", "since", "idle_s", "channels": [{"name", "id",
+//       "allowed", "to_host", "to_client", "dropped_to_host", "dropped_to_client"}]}]}
+#pragma once
+
+namespace enclave::sessionmgr::methods {
+
+inline constexpr const char* kTicketIssue = "ticket.issue";
+inline constexpr const char* kTicketRedeem = "ticket.redeem";
+inline constexpr const char* kSessionConnected = "session.connected";
+inline constexpr const char* kSessionDisconnected = "session.disconnected";
+inline constexpr const char* kSessionList = "session.list";
+inline constexpr const char* kSessionEnd = "session.end";
+inline constexpr const char* kGatewaySessionEnd = "gateway.session.end";
+inline constexpr const char* kGatewaySessionList = "gateway.session.list";
+
+}  // namespace enclave::sessionmgr::methods

@@ -1,0 +1,410 @@
+// The relay end to end with real processes: enclave-auditd, enclave-sessiond (local desktops),
+// enclave-gatewayd, and real xfreerdp clients under Xvfb reaching freerdp-shadow-cli and xrdp
+// desktops through the gateway. What the host saw is read from the host's own log.
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <regex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/x509.hpp"
+#include "gateway/core/preconnection.hpp"
+#include "gateway/core/x224.hpp"
+#include "sessionmgr/service/local_desktop.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/x_display.hpp"
+
+namespace enclave::gateway {
+namespace {
+
+using testing::binary;
+using testing::Child;
+using ::testing::HasSubstr;
+using testing::TempDir;
+using namespace std::chrono_literals;
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::uint16_t free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t n = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Replaces the line starting with `key =` in a TOML text.
+std::string set_key(std::string text, const std::string& key, const std::string& value) {
+  std::regex line("(^|\n)" + key + " = [^\n]*");
+  return std::regex_replace(text, line, "$1" + key + " = " + value,
+                            std::regex_constants::format_first_only);
+}
+
+// The three services on the shipped policies, with every path in the test's directory.
+class Enclave {
+ public:
+  explicit Enclave(const TempDir& dir, const std::string& gateway_extra = "") : dir_(dir) {
+    auto policies = dir_ / "policies";
+    std::filesystem::create_directories(policies);
+    port_ = free_port();
+    const auto src = testing::source_dir() / "policies";
+    std::ofstream(policies / "audit.toml") << read_text(src / "audit.toml");
+    std::ofstream(policies / "sessions.toml")
+        << set_key(read_text(src / "sessions.toml"), "gateway_address",
+                   "\"127.0.0.1:" + std::to_string(port_) + "\"");
+    std::string gateway = set_key(read_text(src / "gateway.toml"), "listen",
+                                  "\"127.0.0.1:" + std::to_string(port_) + "\"");
+    std::ofstream(policies / "gateway.toml") << gateway << gateway_extra;
+    auto run = [&](const std::string& tool, std::vector<std::string> args) {
+      args.insert(args.begin(), binary(tool).string());
+      return testing::run(args, env());
+    };
+    EXPECT_EQ(run("enclave-auditd", {"keygen"}).exit_code, 0);
+    auto keygen = run("enclave-gatewayd", {"keygen"});
+    EXPECT_EQ(keygen.exit_code, 0) << keygen.err;
+    auditd_ = start("enclave-auditd", "auditd.sock");
+    sessiond_ = start("enclave-sessiond", "sessiond.sock");
+    gatewayd_ = start("enclave-gatewayd", "gatewayd.sock");
+    auto fp = x509::xfreerdp_fingerprint_of_file(state() / "keys" / "gateway.crt");
+    EXPECT_TRUE(fp);
+    if (fp) fingerprint_ = *fp;
+  }
+
+  std::map<std::string, std::string> env() const {
+    return {{"ENCLAVE_POLICIES", (dir_ / "policies").string()},
+            {"ENCLAVE_STATE_DIR", state().string()}};
+  }
+  std::filesystem::path state() const { return dir_ / "state"; }
+  std::uint16_t port() const { return port_; }
+  const std::string& fingerprint() const { return fingerprint_; }
+  Child& gatewayd() { return *gatewayd_; }
+
+  testing::RunResult tool(const std::string& name, std::vector<std::string> args) {
+    args.insert(args.begin(), binary(name).string());
+    return testing::run(args, env());
+  }
+
+  // enclavectl ticket issue ... --json
+  nlohmann::json issue(const std::string& user, const std::string& compartment,
+                       const std::string& source = "127.0.0.1") {
+    auto r = tool("enclavectl", {"ticket", "issue", "--user", user, "--device", "kiosk-07",
+                                 "--source", source, "--compartment", compartment, "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
+  }
+
+  // Audit events of one type (oldest first).
+  std::vector<nlohmann::json> events(const std::string& type) {
+    auto r = tool("enclave-audit", {"query", "--type", type, "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::vector<nlohmann::json> out;
+    if (r.exit_code != 0) return out;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (j.is_object() && j.contains("events")) j = j["events"];
+    if (j.is_array()) {
+      for (auto& e : j) out.push_back(e);
+    }
+    return out;
+  }
+
+  // Waits until an event of `type` whose JSON text contains `needle` is in the log.
+  std::optional<nlohmann::json> wait_event(const std::string& type, const std::string& needle,
+                                           std::chrono::seconds timeout = 20s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (auto& e : events(type)) {
+        if (e.dump().find(needle) != std::string::npos) return e;
+      }
+      std::this_thread::sleep_for(300ms);
+    }
+    return std::nullopt;
+  }
+
+ private:
+  std::unique_ptr<Child> start(const std::string& name, const std::string& socket) {
+    auto child = std::make_unique<Child>(std::vector<std::string>{binary(name).string(), "run"},
+                                         env(), dir_.path());
+    EXPECT_TRUE(testing::wait_for_path(state() / "run" / socket)) << child->stderr_text();
+    return child;
+  }
+
+  const TempDir& dir_;
+  std::uint16_t port_ = 0;
+  std::string fingerprint_;
+  std::unique_ptr<Child> auditd_, sessiond_, gatewayd_;
+};
+
+// Every file under dir whose name is `name`.
+std::vector<std::filesystem::path> find_files(const std::filesystem::path& dir,
+                                              const std::string& name) {
+  std::vector<std::filesystem::path> out;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->path().filename() == name) out.push_back(it->path());
+  }
+  return out;
+}
+
+std::string skip_reason(sessionmgr::LocalDesktopKind kind) {
+  if (auto why = testing::x_unavailable(); !why.empty()) return why;
+  return sessionmgr::local_desktop_unavailable(kind);
+}
+
+std::vector<std::string> client_args(const Enclave& enclave, const std::string& ticket,
+                                     const std::filesystem::path& share) {
+  return {"/v:127.0.0.1:" + std::to_string(enclave.port()),
+          "/pcb:" + ticket,
+          "/cert:fingerprint:sha256:" + enclave.fingerprint(),
+          "/sec:tls",
+          "/size:1024x768",
+          "+clipboard",
+          "/drive:share," + share.string(),
+          "/log-level:INFO"};
+}
+
+// The analyst's view reaches the desktop: at least 100,000 pixels of the desktop's colour.
+void expect_desktop_on_screen(testing::XDisplay& display, const std::filesystem::path& png) {
+  long pixels = 0;
+  for (int i = 0; i < 30 && pixels < 100000; ++i) {
+    std::this_thread::sleep_for(1s);
+    ASSERT_TRUE(display.screenshot(png));
+    pixels = testing::png_pixels_of_colour(png, "#3a6ea5", 6);
+  }
+  EXPECT_GE(pixels, 100000) << "the client screen does not show the desktop: " << png;
+  if (const char* keep = std::getenv("ENCLAVE_KEEP_SCREENSHOTS")) {
+    std::filesystem::copy_file(png, std::filesystem::path(keep) / png.filename(),
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+}
+
+// The session's byte counters from gateway.session.end: the named channel moved nothing.
+void expect_nothing_crossed(const nlohmann::json& end, const std::string& channel) {
+  bool seen = false;
+  for (const auto& c : end["details"]["channels"]) {
+    if (c["name"] != channel) continue;
+    seen = true;
+    EXPECT_FALSE(c["allowed"].get<bool>()) << channel;
+    EXPECT_EQ(c["to_host"], 0) << channel;
+    EXPECT_EQ(c["to_client"], 0) << channel;
+  }
+  EXPECT_TRUE(seen) << "no counters for " << channel << " in " << end.dump();
+}
+
+TEST(RelayEndToEnd, ShadowDesktopThroughTheGatewayWithClipboardAndDriveClosed) {
+  if (auto why = skip_reason(sessionmgr::LocalDesktopKind::kShadow); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  TempDir dir;
+  Enclave enclave(dir);
+  auto ticket = enclave.issue("alice", "demo-shadow");
+  ASSERT_TRUE(ticket.contains("ticket")) << ticket.dump();
+  const std::string session = ticket["session_id"];
+
+  testing::XDisplay display(dir.path());
+  std::filesystem::create_directories(dir / "share");
+  auto client = display.run_xfreerdp(client_args(enclave, ticket["ticket"], dir / "share"));
+  auto start = enclave.wait_event("gateway.session.start", session);
+  ASSERT_TRUE(start) << enclave.gatewayd().stderr_text();
+  EXPECT_LE((*start)["details"]["ticket_to_first_byte_us"].get<std::int64_t>(), 1'000'000);
+  expect_desktop_on_screen(display, dir / "shadow-through-gateway.png");
+
+  // The gateway refused both channels the client asked for, by name.
+  ASSERT_TRUE(enclave.wait_event("gateway.channel.refused", "cliprdr"));
+  ASSERT_TRUE(enclave.wait_event("gateway.channel.refused", "rdpdr"));
+  // The host's own log lists what it accepted: drdynvc, never cliprdr or rdpdr.
+  auto logs = find_files(enclave.state(), "shadow.log");
+  ASSERT_EQ(logs.size(), 1u);
+  const std::string host_log = read_text(logs[0]);
+  ASSERT_THAT(host_log, HasSubstr("Accepted channels:"));
+  EXPECT_THAT(host_log, HasSubstr(" drdynvc"));
+  EXPECT_THAT(host_log, ::testing::Not(HasSubstr(" cliprdr")));
+  EXPECT_THAT(host_log, ::testing::Not(HasSubstr(" rdpdr")));
+
+  // An operator sees the session and ends it; the client is disconnected at once.
+  auto list = enclave.tool("enclavectl", {"session", "list"});
+  EXPECT_THAT(list.out, HasSubstr(session));
+  auto ended = enclave.tool("enclavectl", {"session", "end", session, "--reason", "test over"});
+  EXPECT_EQ(ended.exit_code, 0) << ended.err;
+  EXPECT_NE(client->wait(20s), -1) << "xfreerdp still running after session end";
+  auto end = enclave.wait_event("gateway.session.end", session);
+  ASSERT_TRUE(end);
+  EXPECT_THAT((*end)["details"]["reason"].get<std::string>(), HasSubstr("test over"));
+  expect_nothing_crossed(*end, "cliprdr");
+  expect_nothing_crossed(*end, "rdpdr");
+}
+
+TEST(RelayEndToEnd, XrdpDesktopLogsInWithInjectedCredentialsAndNeverSeesClipboardOrDrive) {
+  if (auto why = skip_reason(sessionmgr::LocalDesktopKind::kXrdp); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  TempDir dir;
+  Enclave enclave(dir);
+  auto ticket = enclave.issue("bob", "demo-xrdp");
+  ASSERT_TRUE(ticket.contains("ticket")) << ticket.dump();
+  const std::string session = ticket["session_id"];
+
+  // The client has no user name or password: only the gateway's injected credential can log
+  // in to xrdp, so a desktop on screen proves the injection.
+  testing::XDisplay display(dir.path());
+  std::filesystem::create_directories(dir / "share");
+  auto client = display.run_xfreerdp(client_args(enclave, ticket["ticket"], dir / "share"));
+  ASSERT_TRUE(enclave.wait_event("gateway.session.start", session))
+      << enclave.gatewayd().stderr_text();
+  ASSERT_TRUE(enclave.wait_event("gateway.credentials.injected", session));
+  expect_desktop_on_screen(display, dir / "xrdp-through-gateway.png");
+
+  auto logs = find_files(enclave.state(), "xrdp.log");
+  ASSERT_EQ(logs.size(), 1u);
+  const std::string host_log = read_text(logs[0]);
+  // xrdp names every static channel it was offered; it offers cliprdr and rdpdr itself.
+  ASSERT_THAT(host_log, HasSubstr("Adding channel: name drdynvc"));
+  EXPECT_THAT(host_log, ::testing::Not(HasSubstr("Adding channel: name cliprdr")));
+  EXPECT_THAT(host_log, ::testing::Not(HasSubstr("Adding channel: name rdpdr")));
+
+  auto ended = enclave.tool("enclavectl", {"session", "end", session});
+  EXPECT_EQ(ended.exit_code, 0) << ended.err;
+  EXPECT_NE(client->wait(20s), -1);
+  auto end = enclave.wait_event("gateway.session.end", session);
+  ASSERT_TRUE(end);
+  expect_nothing_crossed(*end, "cliprdr");
+  expect_nothing_crossed(*end, "rdpdr");
+}
+
+// A raw client: TCP, preconnection PDU, X.224 request; returns the socket and the answer.
+struct RawClient {
+  int fd = -1;
+  Bytes answer;
+  ~RawClient() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+RawClient raw_connect(std::uint16_t port, const std::string& ticket, std::uint32_t protocols) {
+  RawClient c;
+  c.fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(c.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return c;
+  timeval tv{10, 0};
+  setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  PreconnectionPdu pcb;
+  pcb.version = 2;
+  pcb.blob = ticket;
+  Bytes out = encode_preconnection(pcb).value();
+  ConnectionRequest cr;
+  cr.negotiation = NegotiationRequest{0, protocols};
+  Bytes request = encode_connection_request(cr).value();
+  out.insert(out.end(), request.begin(), request.end());
+  if (write(c.fd, out.data(), out.size()) != static_cast<ssize_t>(out.size())) return c;
+  std::uint8_t buf[512];
+  ssize_t n = read(c.fd, buf, sizeof buf);
+  if (n > 0) c.answer.assign(buf, buf + n);
+  return c;
+}
+
+class RelayRefusals : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = skip_reason(sessionmgr::LocalDesktopKind::kShadow); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
+    enclave_ = std::make_unique<Enclave>(dir_, "");
+  }
+  TempDir dir_;
+  std::unique_ptr<Enclave> enclave_;
+};
+
+TEST_F(RelayRefusals, UnknownTicketIsRefusedBeforeAnyDesktopAndAudited) {
+  auto c = raw_connect(enclave_->port(), std::string(64, 'a'), kProtocolSsl);
+  EXPECT_TRUE(c.answer.empty()) << "the gateway answered a bad ticket";
+  auto refused = enclave_->wait_event("gateway.connection.refused", "ticket refused");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ((*refused)["details"]["stage"], "ticket");
+  // No desktop was started for it.
+  EXPECT_TRUE(find_files(enclave_->state(), "shadow.log").empty());
+}
+
+TEST_F(RelayRefusals, TicketIsSingleUse) {
+  auto ticket = enclave_->issue("carol", "demo-shadow");
+  {
+    auto first = raw_connect(enclave_->port(), ticket["ticket"], kProtocolSsl);
+    auto confirm = decode_connection_confirm(first.answer);
+    ASSERT_TRUE(confirm) << "first use not answered with a Connection Confirm";
+  }
+  auto second = raw_connect(enclave_->port(), ticket["ticket"], kProtocolSsl);
+  EXPECT_TRUE(second.answer.empty());
+  EXPECT_TRUE(enclave_->wait_event("gateway.connection.refused", "used"));
+}
+
+TEST_F(RelayRefusals, TicketBoundToAnotherSourceAddressIsRefused) {
+  auto ticket = enclave_->issue("dave", "demo-shadow", "10.8.0.7");
+  auto c = raw_connect(enclave_->port(), ticket["ticket"], kProtocolSsl);
+  EXPECT_TRUE(c.answer.empty());
+  EXPECT_TRUE(enclave_->wait_event("gateway.connection.refused", "source"));
+}
+
+TEST_F(RelayRefusals, LegacyRdpSecurityGetsNegotiationFailure) {
+  auto ticket = enclave_->issue("erin", "demo-shadow");
+  auto c = raw_connect(enclave_->port(), ticket["ticket"], kProtocolRdp);
+  auto confirm = decode_connection_confirm(c.answer);
+  ASSERT_TRUE(confirm) << "no X.224 answer to a legacy-security client";
+  ASSERT_TRUE(confirm->failure_code.has_value());
+  EXPECT_EQ(*confirm->failure_code, kSslRequiredByServer);
+  EXPECT_TRUE(enclave_->wait_event("gateway.connection.refused", "TLS"));
+}
+
+TEST_F(RelayRefusals, SilentConnectionTimesOut) {
+  // Policy: preconnection_s = 10; a client that says nothing is cut and audited.
+  RawClient c;
+  c.fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(enclave_->port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(c.fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  timeval tv{20, 0};
+  setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::uint8_t b;
+  EXPECT_EQ(read(c.fd, &b, 1), 0) << "connection not closed by the gateway";
+  EXPECT_TRUE(enclave_->wait_event("gateway.connection.refused", "timeout during preconnection"));
+}
+
+TEST_F(RelayRefusals, GarbageInsteadOfPreconnectionPduIsRefused) {
+  RawClient c;
+  c.fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(enclave_->port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(c.fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const std::string http = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(write(c.fd, http.data(), http.size()), static_cast<ssize_t>(http.size()));
+  timeval tv{10, 0};
+  setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::uint8_t b;
+  EXPECT_LE(read(c.fd, &b, 1), 0);
+  EXPECT_TRUE(enclave_->wait_event("gateway.connection.refused", "preconnection"));
+}
+
+}  // namespace
+}  // namespace enclave::gateway

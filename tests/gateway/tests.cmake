@@ -1,0 +1,14 @@
+# Included from tests/CMakeLists.txt. Unit tests of gateway/core: every core_*_test.cpp,
+# linked against gateway_core alone.
+file(GLOB gateway_core_tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/gateway/core_*_test.cpp)
+foreach(src ${gateway_core_tests})
+  get_filename_component(name ${src} NAME_WE)
+  enclave_test(gateway ${name} gateway_core)
+endforeach()
+
+# The relay end to end: real auditd, sessiond (local desktops), gatewayd, xfreerdp under Xvfb.
+if(TARGET enclave-gatewayd AND TARGET enclave-sessiond)
+  enclave_test(gateway relay_e2e_test gateway_core sessionmgr_service enclave_x509)
+  add_dependencies(gateway_relay_e2e_test enclave-gatewayd enclave-sessiond enclave-auditd
+                   enclave-audit enclavectl)
+endif()

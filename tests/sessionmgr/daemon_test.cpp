@@ -1,0 +1,330 @@
+// The real enclave-sessiond with the real enclave-auditd, driven by the real enclavectl: issue a
+// ticket, redeem it once (as the gateway does), list, end (the gateway's control socket is a
+// small fake here that records the call), and find every step in the audit log. The desktop is
+// a real local shadow desktop (Xvfb + freerdp-shadow-cli), probed over RDP.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <csignal>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "common/ipc/client.hpp"
+#include "common/ipc/server.hpp"
+#include "sessionmgr/service/local_desktop.hpp"
+#include "sessionmgr/service/methods.hpp"
+#include "sessionmgr/service/rdp_probe.hpp"
+#include "tests/support/process.hpp"
+
+namespace enclave::sessionmgr {
+namespace {
+
+using testing::binary;
+using testing::Child;
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+// Stands in for enclave-gatewayd's control socket: answers gateway.session.end.
+class FakeGateway : public ipc::Handler {
+ public:
+  explicit FakeGateway(std::filesystem::path socket) {
+    ipc::ServerOptions options;
+    options.socket_path = std::move(socket);
+    server_ = std::make_unique<ipc::Server>(io_, options, *this);
+    EXPECT_TRUE(server_->start());
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~FakeGateway() override {
+    boost::asio::post(io_, [this] {
+      server_->stop();
+      io_.stop();
+    });
+    thread_.join();
+  }
+  void handle(const ipc::PeerCredentials&, ipc::Request request, ipc::Responder respond) override {
+    std::lock_guard lock(mu_);
+    calls_.push_back(request.method + " " + request.params.value("session_id", "") + " " +
+                     request.params.value("reason", ""));
+    respond(ipc::Response::success(request.id, {{"found", true}}));
+  }
+  std::vector<std::string> calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+
+ private:
+  boost::asio::io_context io_;
+  std::unique_ptr<ipc::Server> server_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> calls_;
+};
+
+class SessionDaemon : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(dir_ / "policies");
+    std::ofstream(dir_ / "policies" / "audit.toml")
+        << "[audit]\norigin = \"test.example/audit\"\n"
+        << "[audit.checkpoint]\nevery_entries = 1000\nevery_seconds = 30\n";
+    write_sessions_policy("");
+    auto r = tool("enclave-auditd", {"keygen"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  void write_sessions_policy(const std::string& extra) {
+    std::ofstream(dir_ / "policies" / "sessions.toml")
+        << "[sessiond]\ngateway_address = \"192.0.2.1:3390\"\nhealth_check_s = 1\n"
+        << "[tiers.standard]\ngrace_s = 300\n"
+        << "[compartments.demo-shadow]\ntier = \"standard\"\n"
+        << "local = { kind = \"shadow\", max_desktops = 2 }\n"
+        << extra;
+  }
+
+  std::filesystem::path state() const { return dir_ / "state"; }
+  std::filesystem::path sessiond_socket() const { return state() / "run" / "sessiond.sock"; }
+  std::filesystem::path auditd_socket() const { return state() / "run" / "auditd.sock"; }
+
+  std::map<std::string, std::string> env() const {
+    return {{"ENCLAVE_POLICIES", (dir_ / "policies").string()},
+            {"ENCLAVE_STATE_DIR", state().string()}};
+  }
+
+  testing::RunResult tool(const std::string& name, std::vector<std::string> args) {
+    args.insert(args.begin(), binary(name).string());
+    return testing::run(args, env());
+  }
+
+  std::unique_ptr<Child> start(const std::string& name, const std::filesystem::path& socket) {
+    std::filesystem::remove(socket);
+    auto child = std::make_unique<Child>(std::vector<std::string>{binary(name).string(), "run"},
+                                         env(), dir_.path());
+    EXPECT_TRUE(testing::wait_for_path(socket)) << child->stderr_text();
+    return child;
+  }
+
+  nlohmann::json audit_events(const std::string& type) {
+    auto r = tool("enclave-audit", {"query", "--type", type, "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    return j.is_array() ? j : nlohmann::json::array();
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(SessionDaemon, IssueRedeemOnceListEndAudited) {
+  if (auto why = local_desktop_unavailable(LocalDesktopKind::kShadow); !why.empty()) {
+    GTEST_SKIP() << "no local shadow desktop: " << why;
+  }
+  std::filesystem::create_directories(state() / "run");
+  FakeGateway gateway(state() / "run" / "gatewayd.sock");
+  auto auditd = start("enclave-auditd", auditd_socket());
+  auto sessiond = start("enclave-sessiond", sessiond_socket());
+
+  // Issue, as an operator, in text form: the ticket and the command line for the thin client.
+  auto text = tool("enclavectl", {"ticket", "issue", "--user", "alice", "--device", "kiosk-7",
+                                  "--source", "127.0.0.1", "--compartment", "demo-shadow"});
+  ASSERT_EQ(text.exit_code, 0) << text.err << sessiond->stderr_text();
+  EXPECT_THAT(text.out, HasSubstr("xfreerdp /v:192.0.2.1:3390 /pcb:"));
+  EXPECT_THAT(text.out, HasSubstr("/cert:fingerprint:sha256:"));
+  // That first ticket is replaced by the next one (same session, same desktop).
+  auto issued =
+      tool("enclavectl", {"--json", "ticket", "issue", "--user", "alice", "--device", "kiosk-7",
+                          "--source", "127.0.0.1", "--compartment", "demo-shadow"});
+  ASSERT_EQ(issued.exit_code, 0) << issued.err;
+  auto t = nlohmann::json::parse(issued.out);
+  const std::string ticket = t["ticket"];
+  const std::string id = t["session_id"];
+  ASSERT_EQ(ticket.size(), 64u);
+  EXPECT_THAT(text.out, HasSubstr(id));
+
+  // The gateway's side: redeem once, from the bound address.
+  auto gw = ipc::Client::connect(sessiond_socket());
+  ASSERT_TRUE(gw) << gw.error().describe();
+  auto wrong = gw->call(methods::kTicketRedeem, {{"ticket", ticket}, {"source", "127.0.0.2"}});
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().message, "ticket refused: wrong source address");
+  auto redeemed = gw->call(methods::kTicketRedeem, {{"ticket", ticket}, {"source", "127.0.0.1"}});
+  ASSERT_TRUE(redeemed) << redeemed.error().describe();
+  EXPECT_EQ((*redeemed)["session_id"], id);
+  EXPECT_EQ((*redeemed)["user"], "alice");
+  EXPECT_FALSE((*redeemed)["credentials"]["password"].get<std::string>().empty());
+  EXPECT_EQ((*redeemed)["desktop"]["pin_sha256"].get<std::string>().size(), 64u);
+  EXPECT_EQ((*redeemed)["channels"]["static"], nlohmann::json::array({"drdynvc"}));
+  const std::string host = (*redeemed)["desktop"]["host"];
+  const auto port = (*redeemed)["desktop"]["port"].get<std::uint16_t>();
+  EXPECT_TRUE(probe_rdp(host, port)) << "the desktop answers RDP";
+  auto again = gw->call(methods::kTicketRedeem, {{"ticket", ticket}, {"source", "127.0.0.1"}});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::kPermission);
+  EXPECT_EQ(again.error().message, "ticket refused: already used");
+  ASSERT_TRUE(gw->call(methods::kSessionConnected, {{"session_id", id}}));
+
+  auto list = tool("enclavectl", {"session", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_THAT(list.out, HasSubstr("SESSION"));
+  EXPECT_THAT(list.out, HasSubstr(id));
+  EXPECT_THAT(list.out, HasSubstr("active"));
+  auto list_json = tool("enclavectl", {"--json", "session", "list"});
+  auto sessions = nlohmann::json::parse(list_json.out)["sessions"];
+  ASSERT_EQ(sessions.size(), 1u);
+  EXPECT_EQ(sessions[0]["device"], "kiosk-7");
+  EXPECT_EQ(sessions[0]["compartment"], "demo-shadow");
+
+  // The gateway reports the client gone, with its per-channel counters; the desktop is kept.
+  nlohmann::json channels = nlohmann::json::array({{{"name", "drdynvc"},
+                                                    {"id", 1004},
+                                                    {"allowed", true},
+                                                    {"to_host", 300},
+                                                    {"to_client", 7000},
+                                                    {"dropped_to_host", 0},
+                                                    {"dropped_to_client", 0}},
+                                                   {{"name", "cliprdr"},
+                                                    {"id", 1005},
+                                                    {"allowed", false},
+                                                    {"to_host", 0},
+                                                    {"to_client", 0},
+                                                    {"dropped_to_host", 40},
+                                                    {"dropped_to_client", 0}}});
+  ASSERT_TRUE(gw->call(
+      methods::kSessionDisconnected,
+      {{"session_id", id}, {"reason", "client closed"}, {"ended", false}, {"bytes", channels}}));
+  EXPECT_TRUE(probe_rdp(host, port)) << "kept for the grace period";
+  auto end = tool("enclavectl", {"session", "end", id, "--reason", "drill"});
+  ASSERT_EQ(end.exit_code, 0) << end.err;
+  EXPECT_THAT(end.out, HasSubstr("cut at the gateway"));
+  EXPECT_EQ(gateway.calls(),
+            std::vector<std::string>{"gateway.session.end " + id + " ended by operator: drill"});
+  EXPECT_FALSE(probe_rdp(host, port, std::chrono::milliseconds(500))) << "the desktop stopped";
+  auto after = tool("enclavectl", {"--json", "session", "list"});
+  EXPECT_TRUE(nlohmann::json::parse(after.out)["sessions"].empty());
+  auto twice = tool("enclavectl", {"session", "end", id});
+  EXPECT_EQ(twice.exit_code, 2);
+  EXPECT_THAT(twice.err, HasSubstr("already ended"));
+
+  sessiond->signal(SIGTERM);
+  EXPECT_EQ(sessiond->wait(), 0) << sessiond->stderr_text();
+
+  // Every step is in the audit log, stamped with sessiond as its source.
+  auto issued_events = audit_events("ticket.issued");
+  ASSERT_EQ(issued_events.size(), 2u);
+  EXPECT_EQ(issued_events[0]["actor"], "alice");
+  EXPECT_EQ(issued_events[0]["device"], "kiosk-7");
+  EXPECT_EQ(issued_events[0]["session"], id);
+  EXPECT_EQ(issued_events[1]["details"]["kind"], "replace");
+  EXPECT_THAT(issued_events[0]["source"].get<std::string>(), HasSubstr("enclave-session"));
+  auto refused = audit_events("ticket.refused");
+  ASSERT_EQ(refused.size(), 2u);
+  EXPECT_EQ(refused[0]["details"]["reason"], "wrong source address");
+  EXPECT_EQ(refused[1]["details"]["reason"], "already used");
+  EXPECT_EQ(audit_events("ticket.redeemed").size(), 1u);
+  EXPECT_EQ(audit_events("session.started").size(), 1u);
+  EXPECT_EQ(audit_events("desktop.started").size(), 1u);
+  EXPECT_EQ(audit_events("desktop.stopped").size(), 1u);
+  auto ended = audit_events("session.ended");
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0]["details"]["reason"], "ended by operator: drill");
+  EXPECT_EQ(ended[0]["details"]["bytes"]["to_client"], 7000);
+  EXPECT_EQ(ended[0]["details"]["bytes"]["cliprdr.dropped_to_host"], 40);
+  EXPECT_EQ(audit_events("session.disconnected").size(), 1u);
+  EXPECT_EQ(audit_events("sessiond.start").size(), 1u);
+  EXPECT_EQ(audit_events("sessiond.stop").size(), 1u);
+  for (const auto& e : ended) EXPECT_EQ(e["session"], id);
+}
+
+// A static pool whose one host is a real RDP host started by the test: probed healthy, used
+// with the fixed credentials from a private file; when it stops answering it leaves the pool.
+TEST_F(SessionDaemon, StaticHostLeavesThePoolWhenItStopsAnswering) {
+  if (auto why = local_desktop_unavailable(LocalDesktopKind::kShadow); !why.empty()) {
+    GTEST_SKIP() << "no RDP host to stand in for a static desktop: " << why;
+  }
+  LocalDesktopOptions options;
+  options.work_dir = dir_ / "host";
+  auto host = LocalDesktop::start(options);
+  ASSERT_TRUE(host) << host.error().describe();
+  const LocalDesktopInfo info = (*host)->info();
+  std::ofstream(dir_ / "host.cred")
+      << "user = \"" << info.user << "\"\npassword = \"" << info.password << "\"\n";
+  std::filesystem::permissions(
+      dir_ / "host.cred", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+      std::filesystem::perm_options::replace);
+  write_sessions_policy(
+      "[compartments.pool]\ntier = \"standard\"\n[[compartments.pool.hosts]]\n"
+      "host = \"" +
+      info.host + "\"\nport = " + std::to_string(info.port) + "\npin_sha256 = \"" +
+      info.pin_sha256 + "\"\nserver_name = \"" + info.server_name +
+      "\"\ncredentials = \"fixed\"\ncredentials_file = \"" + (dir_ / "host.cred").string() +
+      "\"\n");
+  std::filesystem::create_directories(state() / "run");
+  auto auditd = start("enclave-auditd", auditd_socket());
+  auto sessiond = start("enclave-sessiond", sessiond_socket());
+  const std::string desktop_id = "pool/" + info.host + ":" + std::to_string(info.port);
+
+  auto issued = tool("enclavectl", {"--json", "ticket", "issue", "--user", "bob", "--device", "k",
+                                    "--source", "127.0.0.1", "--compartment", "pool"});
+  ASSERT_EQ(issued.exit_code, 0) << issued.err << sessiond->stderr_text();
+  auto t = nlohmann::json::parse(issued.out);
+  EXPECT_EQ(t["desktop"]["id"], desktop_id);
+  auto gw = ipc::Client::connect(sessiond_socket());
+  ASSERT_TRUE(gw);
+  auto r = gw->call(methods::kTicketRedeem, {{"ticket", t["ticket"]}, {"source", "127.0.0.1"}});
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ((*r)["credentials"]["user"], info.user);
+  EXPECT_EQ((*r)["credentials"]["password"], info.password);
+  EXPECT_EQ((*r)["desktop"]["pin_sha256"], info.pin_sha256);
+  ASSERT_TRUE(tool("enclavectl", {"session", "end", t["session_id"]}).exit_code == 0);
+
+  host->reset();  // the host goes away; the next check (every second here) notices
+  testing::RunResult refused;
+  for (int i = 0; i < 100; ++i) {
+    refused = tool("enclavectl", {"ticket", "issue", "--user", "bob", "--device", "k", "--source",
+                                  "127.0.0.1", "--compartment", "pool"});
+    if (refused.exit_code != 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_THAT(refused.err,
+              HasSubstr("no desktop free in compartment pool (1 host(s), 1 unhealthy)"));
+  sessiond->signal(SIGTERM);
+  EXPECT_EQ(sessiond->wait(), 0) << sessiond->stderr_text();
+  auto healthy = audit_events("desktop.healthy");
+  auto unhealthy = audit_events("desktop.unhealthy");
+  ASSERT_GE(healthy.size(), 1u);
+  EXPECT_EQ(healthy[0]["object"], desktop_id);
+  ASSERT_EQ(unhealthy.size(), 1u);
+  EXPECT_EQ(unhealthy[0]["object"], desktop_id);
+}
+
+TEST_F(SessionDaemon, NoTicketsWithoutTheAuditLog) {
+  auto sessiond = start("enclave-sessiond", sessiond_socket());
+  auto r = tool("enclavectl", {"ticket", "issue", "--user", "alice", "--device", "k", "--source",
+                               "127.0.0.1", "--compartment", "demo-shadow"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("audit log is unavailable"));
+  auto unknown = tool("enclavectl", {"ticket", "issue", "--user", "alice", "--device", "k",
+                                     "--source", "127.0.0.1", "--compartment", "nope"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  sessiond->signal(SIGTERM);
+  EXPECT_EQ(sessiond->wait(), 0) << sessiond->stderr_text();
+}
+
+TEST_F(SessionDaemon, BadPolicyIsRefusedNamingFileLineAndKey) {
+  write_sessions_policy("[compartments.other]\ntier = \"gold\"\nlocal = {}\n");
+  auto r = tool("enclave-sessiond", {"run"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err,
+              HasSubstr("sessions.toml:10:1: compartments.other.tier: unknown tier \"gold\""));
+  auto check = tool("enclave-sessiond", {"check"});
+  EXPECT_EQ(check.exit_code, 2);
+  write_sessions_policy("");
+  check = tool("enclave-sessiond", {"check"});
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+  EXPECT_THAT(check.out, HasSubstr("demo-shadow"));
+}
+
+}  // namespace
+}  // namespace enclave::sessionmgr

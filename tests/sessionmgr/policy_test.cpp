@@ -1,0 +1,155 @@
+// policies/sessions.toml: the shipped file loads; defaults; every bad value is refused with the
+// file, line and dotted key.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "sessionmgr/core/policy.hpp"
+#include "tests/support/process.hpp"
+
+namespace enclave::sessionmgr {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+Expected<SessionPolicy> load(const std::string& text) {
+  auto doc = policy::Document::parse(text, "sessions.toml");
+  if (!doc) return error_of(doc);
+  return load_session_policy(*doc, "/state");
+}
+
+const std::string kTier = "[tiers.standard]\n";
+const std::string kLocal =
+    "[compartments.demo]\ntier = \"standard\"\nlocal = { kind = \"shadow\" }\n";
+
+std::string error_of_text(const std::string& text) {
+  auto p = load(text);
+  EXPECT_FALSE(p) << text;
+  return p ? "" : p.error().message;
+}
+
+TEST(SessionPolicy, ShippedPolicyLoads) {
+  auto doc = policy::Document::load_file(testing::source_dir() / "policies" / "sessions.toml");
+  ASSERT_TRUE(doc) << doc.error().describe();
+  auto p = load_session_policy(*doc, "/var/lib/enclave");
+  ASSERT_TRUE(p) << p.error().describe();
+  EXPECT_EQ(p->sessiond.socket, "/var/lib/enclave/run/sessiond.sock");
+  EXPECT_EQ(p->sessiond.ticket_ttl, std::chrono::seconds(60));
+  ASSERT_TRUE(p->compartments.contains("demo-shadow"));
+  ASSERT_TRUE(p->compartments.contains("demo-xrdp"));
+  EXPECT_EQ(std::get<LocalPool>(p->compartments.at("demo-shadow").pool).kind, LocalKind::kShadow);
+  EXPECT_EQ(std::get<LocalPool>(p->compartments.at("demo-xrdp").pool).kind, LocalKind::kXrdp);
+  const Tier& restricted = p->tiers.at("restricted");
+  EXPECT_EQ(restricted.utc_offset_minutes, 9 * 60);
+  ASSERT_EQ(restricted.windows.size(), 1u);
+  EXPECT_EQ(restricted.windows[0].from_minute, 8 * 60);
+  EXPECT_EQ(restricted.windows[0].days, 0b0111110);
+  EXPECT_THAT(restricted.site_classes, ElementsAre("security-room"));
+}
+
+TEST(SessionPolicy, Defaults) {
+  auto p = load(kTier + kLocal);
+  ASSERT_TRUE(p) << p.error().describe();
+  const Tier& t = p->tiers.at("standard");
+  EXPECT_THAT(t.static_channels, ElementsAre("drdynvc"));
+  EXPECT_THAT(t.dynamic_channels, ElementsAre("Microsoft::Windows::RDS::Graphics",
+                                              "Microsoft::Windows::RDS::DisplayControl"));
+  EXPECT_FALSE(t.audio);
+  EXPECT_EQ(t.grace, std::chrono::seconds(300));
+  EXPECT_EQ(t.utc_offset_minutes, 540);
+  EXPECT_TRUE(t.windows.empty());
+  EXPECT_EQ(t.max_sessions_per_user, 1);
+  EXPECT_EQ(p->sessiond.database, "/state/sessionmgr/sessions.db");
+  EXPECT_EQ(p->sessiond.gateway_socket, "/state/run/gatewayd.sock");
+  EXPECT_EQ(std::get<LocalPool>(p->compartments.at("demo").pool).max_desktops, 4);
+}
+
+TEST(SessionPolicy, AudioAddsPlaybackChannels) {
+  auto p = load("[tiers.standard]\naudio = true\nstatic_channels = [\"DRDYNVC\"]\n" + kLocal);
+  ASSERT_TRUE(p) << p.error().describe();
+  const Tier& t = p->tiers.at("standard");
+  EXPECT_THAT(t.static_channels, ElementsAre("drdynvc", "rdpsnd"));
+  EXPECT_THAT(t.dynamic_channels,
+              ElementsAre("Microsoft::Windows::RDS::Graphics",
+                          "Microsoft::Windows::RDS::DisplayControl", "AUDIO_PLAYBACK_DVC"));
+}
+
+TEST(SessionPolicy, StaticHosts) {
+  auto p = load(kTier +
+                "[compartments.a]\ntier = \"standard\"\n"
+                "[[compartments.a.hosts]]\nhost = \"10.0.0.1\"\npin_sha256 = \"" +
+                std::string(64, 'A') +
+                "\"\nprovision_command = [\"/usr/bin/true\"]\ncapacity = 2\n"
+                "[[compartments.a.hosts]]\nhost = \"10.0.0.2\"\nport = 3390\nca_file = \"ca.pem\"\n"
+                "credentials = \"fixed\"\ncredentials_file = \"/etc/c.toml\"\n");
+  ASSERT_TRUE(p) << p.error().describe();
+  const auto& hosts = std::get<std::vector<StaticHost>>(p->compartments.at("a").pool);
+  ASSERT_EQ(hosts.size(), 2u);
+  EXPECT_EQ(hosts[0].id, "a/10.0.0.1:3389");
+  EXPECT_EQ(hosts[0].pin_sha256, std::string(64, 'a'));
+  EXPECT_EQ(hosts[0].server_name, "10.0.0.1");
+  EXPECT_EQ(hosts[0].capacity, 2);
+  EXPECT_EQ(hosts[0].credentials, CredentialSource::kPerSession);
+  EXPECT_EQ(hosts[0].account, "analyst");
+  EXPECT_EQ(hosts[1].id, "a/10.0.0.2:3390");
+  EXPECT_EQ(hosts[1].ca_file, "/state/ca.pem");
+  EXPECT_EQ(hosts[1].credentials, CredentialSource::kFixed);
+}
+
+TEST(SessionPolicy, ErrorsNameFileLineAndKey) {
+  EXPECT_EQ(error_of_text(kTier + "[compartments.demo]\ntier = \"gold\"\nlocal = {}\n"),
+            "sessions.toml:3:1: compartments.demo.tier: unknown tier \"gold\" (known: standard)");
+  EXPECT_THAT(error_of_text("[tiers.standard]\ngrace_s = -1\n" + kLocal),
+              HasSubstr("sessions.toml:2:1: tiers.standard.grace_s: expected an integer"));
+  EXPECT_THAT(error_of_text("[tiers.standard]\nstatic_channels = [\"drdynvc\", \"toolongname\"]\n" +
+                            kLocal),
+              HasSubstr("sessions.toml:2:1: tiers.standard.static_channels: \"toolongname\""));
+  EXPECT_THAT(error_of_text("[tiers.standard]\nstatic_channels = []\n" + kLocal),
+              HasSubstr("tiers.standard.static_channels: dynamic channels travel inside"));
+  EXPECT_THAT(error_of_text("[tiers.standard]\ntimezone = \"Europe/Paris\"\n" + kLocal),
+              HasSubstr("sessions.toml:2:1: tiers.standard.timezone: expected a UTC offset"));
+  EXPECT_THAT(
+      error_of_text("[tiers.standard]\nwindows = [{ days = [\"monday\"] }]\n" + kLocal),
+      HasSubstr("sessions.toml:2:14: tiers.standard.windows[0].days: \"monday\" is not a day"));
+  EXPECT_THAT(error_of_text("[tiers.standard]\nwindows = [{ from = \"8:00\" }]\n" + kLocal),
+              HasSubstr("tiers.standard.windows[0].from: expected \"HH:MM\""));
+  EXPECT_THAT(error_of_text("[tiers.standard]\nidle = 5\n" + kLocal),
+              HasSubstr("sessions.toml:2:1: tiers.standard.idle: unknown key"));
+  EXPECT_THAT(error_of_text(kTier + "[compartments.demo]\ntier = \"standard\"\n"),
+              HasSubstr("compartments.demo.tier: a compartment needs exactly one desktop pool"));
+  EXPECT_THAT(error_of_text(
+                  kTier + "[compartments.demo]\ntier = \"standard\"\nlocal = { kind = \"vnc\" }\n"),
+              HasSubstr("sessions.toml:4:11: compartments.demo.local.kind: expected \"shadow\" or "
+                        "\"xrdp\", found \"vnc\""));
+  EXPECT_THAT(
+      error_of_text(kTier + "[compartments.a]\ntier = \"standard\"\n[[compartments.a.hosts]]\n"
+                            "host = \"h\"\nprovision_command = [\"/bin/true\"]\n"),
+      HasSubstr("compartments.a.hosts[0].host: needs pin_sha256 or ca_file"));
+  EXPECT_THAT(
+      error_of_text(kTier + "[compartments.a]\ntier = \"standard\"\n[[compartments.a.hosts]]\n"
+                            "host = \"h\"\npin_sha256 = \"abc\"\n"),
+      HasSubstr("sessions.toml:6:1: compartments.a.hosts[0].pin_sha256: expected 64 hex"));
+  EXPECT_THAT(
+      error_of_text(kTier + "[compartments.a]\ntier = \"standard\"\n[[compartments.a.hosts]]\n"
+                            "host = \"h\"\nca_file = \"ca\"\n"),
+      HasSubstr("needs provision_command"));
+  EXPECT_THAT(
+      error_of_text(kTier + "[compartments.a]\ntier = \"standard\"\n[[compartments.a.hosts]]\n"
+                            "host = \"h\"\nca_file = \"ca\"\nprovision_command = [\"rel\"]\n"),
+      HasSubstr("sessions.toml:7:1: compartments.a.hosts[0].provision_command: the "
+                "program must be an absolute path"));
+  EXPECT_THAT(
+      error_of_text(kTier + "[compartments.a]\ntier = \"standard\"\n[[compartments.a.hosts]]\n"
+                            "host = \"h\"\nca_file = \"ca\"\ncredentials = \"fixed\"\n"),
+      HasSubstr("compartments.a.hosts[0].credentials: credentials = \"fixed\" needs "
+                "credentials_file"));
+  EXPECT_THAT(error_of_text("[sessiond]\ngateway_address = \"nohost\"\n" + kTier + kLocal),
+              HasSubstr("sessions.toml:2:1: sessiond.gateway_address: expected HOST:PORT"));
+  EXPECT_THAT(error_of_text("[sessiond]\nticket_ttl_s = 3600\n" + kTier + kLocal),
+              HasSubstr("sessiond.ticket_ttl_s: expected an integer between 5 and 600"));
+  EXPECT_THAT(error_of_text(kLocal), HasSubstr("missing [tiers.NAME]"));
+  EXPECT_THAT(error_of_text("[tiers.Bad]\n" + kLocal), HasSubstr("tiers.Bad: a tier name"));
+}
+
+}  // namespace
+}  // namespace enclave::sessionmgr
