@@ -113,6 +113,13 @@ Expected<std::string> Table::string_or(std::string_view key, std::string fallbac
   return string(key);
 }
 
+Expected<std::string> Table::nonempty_string_or(std::string_view key, std::string fallback) const {
+  auto v = string_or(key, std::move(fallback));
+  if (!v) return v;
+  if (v->empty()) return fail(error_at(key, "must not be empty"));
+  return v;
+}
+
 Expected<std::int64_t> Table::integer_or(std::string_view key, std::int64_t fallback,
                                          std::int64_t min, std::int64_t max) const {
   const toml::node* node = table_->get(key);

@@ -37,6 +37,8 @@ class Table {
 
   Expected<std::string> string(std::string_view key) const;  // required
   Expected<std::string> string_or(std::string_view key, std::string fallback) const;
+  // string_or, and an empty string is an error ("must not be empty").
+  Expected<std::string> nonempty_string_or(std::string_view key, std::string fallback) const;
   Expected<std::int64_t> integer_or(std::string_view key, std::int64_t fallback, std::int64_t min,
                                     std::int64_t max) const;
   Expected<double> number_or(std::string_view key, double fallback, double min,

@@ -2,7 +2,6 @@
 #include <iostream>
 
 #include "audit/service/daemon.hpp"
-#include "common/ipc/client.hpp"
 #include "enclavectl/commands.hpp"
 
 namespace enclave::ctl {
@@ -21,16 +20,8 @@ int call_auditd(Context& ctx, const std::string& method, nlohmann::json params,
   if (!policy) return cli::report_error(policy.error());
   auto config = audit::load_daemon_config(*policy, ctx.common.state_dir);
   if (!config) return cli::report_error(config.error());
-  auto client = ipc::Client::connect(config->socket);
-  if (!client) return cli::report_error(client.error());
-  auto result = client->call(method, std::move(params), std::chrono::minutes(10));
-  if (!result) return cli::report_error(result.error());
-  if (ctx.json) {
-    std::cout << result->dump(2) << "\n";
-  } else {
-    show(*result);
-  }
-  return 0;
+  return call_service(ctx, config->socket, method, std::move(params), std::chrono::minutes(10),
+                      show);
 }
 
 std::string text(const nlohmann::json& v) {

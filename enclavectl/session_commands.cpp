@@ -2,7 +2,6 @@
 #include <iostream>
 
 #include "common/files.hpp"
-#include "common/ipc/client.hpp"
 #include "common/x509.hpp"
 #include "enclavectl/commands.hpp"
 #include "sessionmgr/core/policy.hpp"
@@ -25,16 +24,8 @@ int call_sessiond(Context& ctx, const char* method, nlohmann::json params,
   if (!document) return cli::report_error(document.error());
   auto policy = sessionmgr::load_session_policy(*document, ctx.common.state_dir);
   if (!policy) return cli::report_error(policy.error());
-  auto client = ipc::Client::connect(policy->sessiond.socket);
-  if (!client) return cli::report_error(client.error());
-  auto result = client->call(method, std::move(params), std::chrono::minutes(2));
-  if (!result) return cli::report_error(result.error());
-  if (ctx.json) {
-    std::cout << result->dump(2) << "\n";
-  } else {
-    show(*result);
-  }
-  return 0;
+  return call_service(ctx, policy->sessiond.socket, method, std::move(params),
+                      std::chrono::minutes(2), show);
 }
 
 std::string text(const nlohmann::json& v, const char* key) {

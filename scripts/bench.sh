@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # On-demand benchmarks (never in CI): builds a Release tree without sanitizers, then measures
 # every figure docs/benchmarks.md records. Run it on a quiet machine.
-#   ./scripts/bench.sh              everything (about 8 minutes, plus 1 minute the first time to
+#   ./scripts/bench.sh              everything (about 12 minutes, plus 1 minute the first time to
 #                                   build the 1,000,000-event fixture under $TMPDIR)
 #   ./scripts/bench.sh audit        the audit trail only
 #   ./scripts/bench.sh exitcontrol  the exit-control engine only (about 4 minutes)
+#   ./scripts/bench.sh relay        the RDP relay against HAProxy only (about 4 minutes)
 set -euo pipefail
 what=${1:-all}
-case $what in all | audit | exitcontrol) ;; *) echo "usage: $0 [all|audit|exitcontrol]" >&2; exit 2 ;; esac
+case $what in
+  all | audit | exitcontrol | relay) ;;
+  *) echo "usage: $0 [all|audit|exitcontrol|relay]" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 build=build/bench
@@ -27,7 +31,161 @@ if [[ $what == all || $what == exitcontrol ]]; then
   echo "== Exit control: re-audit against 100 earlier releases (target 10 s)"
   "$bin/exitcontrol_ledger_bench"
 fi
-[[ $what == exitcontrol ]] && exit 0
+
+# ---- The RDP relay: enclave-gatewayd against HAProxy doing the same work (TLS terminated from
+# the client, TLS again to the desktop, one thread), both pinned to CPU 0; the load tool (clients
+# and the synthetic desktop host) on CPU 1. About 4 minutes. Figures: docs/benchmarks.md.
+relay_bench() (
+  relay_cpu=0 load_cpu=1
+  work=$(mktemp -d)
+  pids=()
+  stop_all() {
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+      kill -TERM "${pids[i]}" 2>/dev/null || true
+      wait "${pids[i]}" 2>/dev/null || true
+    done
+    rm -rf "$work"
+  }
+  trap stop_all EXIT
+  started() {  # started PATH: waits for a socket or file the last started process makes
+    for _ in $(seq 100); do
+      [[ -e $1 ]] && return 0
+      kill -0 "${pids[-1]}" 2>/dev/null || { echo "process ${pids[-1]} exited before $1" >&2; exit 1; }
+      sleep 0.1
+    done
+    echo "timed out waiting for $1" >&2
+    exit 1
+  }
+  load=(taskset -c "$load_cpu" "$bin/relay_load")
+  mkdir -p "$work/policies" "$work/state" "$work/results"
+  export ENCLAVE_POLICIES=$work/policies ENCLAVE_STATE_DIR=$work/state
+  run=$work/state/run
+  results=$work/results
+
+  # The synthetic desktop host: six RDP ports (sessions.toml caps a static host at 1,000
+  # sessions) and one TLS port for HAProxy's backend and the direct baseline.
+  "${load[@]}" sink --dir "$work/sink" --rdp-ports 6 --expect-user bench >"$work/sink.out" &
+  pids+=($!)
+  started "$work/sink/sink.env"
+  # shellcheck source=/dev/null
+  source "$work/sink/sink.env"  # pin, tls_port, rdp_ports
+  : "${pin:?}" "${tls_port:?}" "${rdp_ports:?}"
+  read -r gw_port ha_port < <("$bin/relay_load" free-ports 2 | paste -sd' ')
+
+  cp policies/audit.toml "$work/policies/"
+  sed -e "s|^listen = .*|listen = \"127.0.0.1:$gw_port\"|" -e "s|^threads = .*|threads = 1|" \
+    policies/gateway.toml >"$work/policies/gateway.toml"
+  printf 'user = "bench"\npassword = "bench-password"\ndomain = "BENCH"\n' >"$work/credentials.toml"
+  chmod 600 "$work/credentials.toml"
+  cat >"$work/policies/sessions.toml" <<TOML
+[sessiond]
+socket = "run/sessiond.sock"
+database = "sessionmgr/sessions.db"
+audit_socket = "run/auditd.sock"
+gateway_socket = "run/gatewayd.sock"
+gateway_address = "127.0.0.1:$gw_port"
+ticket_ttl_s = 600
+health_check_s = 10
+
+[tiers.bench]
+description = "relay benchmark"
+static_channels = ["drdynvc"]
+dynamic_channels = ["Microsoft::Windows::RDS::Graphics"]
+idle_timeout_s = 3600
+max_session_s = 28800
+grace_s = 0
+max_sessions_per_compartment = 20000
+max_sessions_per_user = 1
+
+[compartments.bench]
+description = "the synthetic desktop host of scripts/bench.sh"
+tier = "bench"
+TOML
+  for port in $rdp_ports; do
+    cat >>"$work/policies/sessions.toml" <<TOML
+
+[[compartments.bench.hosts]]
+host = "127.0.0.1"
+port = $port
+pin_sha256 = "$pin"
+capacity = 1000
+credentials = "fixed"
+credentials_file = "$work/credentials.toml"
+TOML
+  done
+
+  "$bin/enclave-auditd" keygen >/dev/null
+  "$bin/enclave-gatewayd" keygen >/dev/null
+  taskset -c $load_cpu "$bin/enclave-auditd" run --log-level warn 2>"$work/auditd.log" &
+  pids+=($!)
+  started "$run/auditd.sock"
+  taskset -c $load_cpu "$bin/enclave-sessiond" run --log-level warn 2>"$work/sessiond.log" &
+  pids+=($!)
+  started "$run/sessiond.sock"
+  taskset -c $relay_cpu "$bin/enclave-gatewayd" run --log-level warn 2>"$work/gatewayd.log" &
+  gw_pid=$!
+  pids+=("$gw_pid")
+  started "$run/gatewayd.sock"
+
+  # HAProxy presents the gateway's own certificate and key.
+  cat "$work/state/keys/gateway.crt" "$work/state/keys/gateway.key" >"$work/haproxy.pem"
+  cat >"$work/haproxy.cfg" <<CFG
+global
+  nbthread 1
+  maxconn 9000
+defaults
+  mode tcp
+  maxconn 9000
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+frontend rdp
+  bind 127.0.0.1:$ha_port ssl crt $work/haproxy.pem
+  default_backend desktop
+backend desktop
+  server sink 127.0.0.1:$tls_port ssl verify none
+CFG
+  taskset -c $relay_cpu haproxy -db -q -f "$work/haproxy.cfg" 2>"$work/haproxy.log" &
+  ha_pid=$!
+  pids+=("$ha_pid")
+  sleep 0.5
+  kill -0 $ha_pid || { cat "$work/haproxy.log" >&2; exit 1; }
+
+  relays=(--gateway "127.0.0.1:$gw_port" --haproxy "127.0.0.1:$ha_port" --sessiond "$run/sessiond.sock")
+  echo "== RDP relay: enclave-gatewayd vs HAProxy $(haproxy -v | sed -n '1s/^HAProxy version \([^ ]*\).*/\1/p')," \
+    "one thread each on CPU $relay_cpu, load on CPU $load_cpu (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "-- throughput: 4 sessions in source mode (16 KiB fast-path PDUs), 2 rounds of 8 s per relay"
+  "${load[@]}" throughput "${relays[@]}" --gateway-pid $gw_pid --haproxy-pid $ha_pid \
+    --streams 4 --seconds 8 --rounds 2 | tee "$results/throughput.json"
+  echo "-- latency: 64-byte fast-path ping-pong, 20,000 per path, the paths interleaved in 10 rounds"
+  "${load[@]}" latency "${relays[@]}" --direct "127.0.0.1:$tls_port" --pings 20000 --rounds 10 \
+    | tee "$results/latency.json"
+  echo "-- ticket redemption: 200 sequential sessions through the gateway"
+  "${load[@]}" redeem --gateway "127.0.0.1:$gw_port" --sessiond "$run/sessiond.sock" \
+    --sessions 200 | tee "$results/redeem.json"
+  sleep 6  # the gateway's audit events reach the log (checkpoint every 5 s)
+  "$bin/enclave-audit" query --type gateway.session.start --json >"$work/starts.json"
+  "$bin/relay_load" audit-summary --file "$work/starts.json" --actor-prefix redeem \
+    | tee "$results/ttfb.json"
+  echo "-- 5,000 idle sessions through each relay, 20 s idle (a 16-byte input PDU every 10 s)"
+  "${load[@]}" idle "${relays[@]}" --gateway-pid $gw_pid --haproxy-pid $ha_pid \
+    --sessions 5000 --hold 20 | tee "$results/idle.json"
+
+  echo "-- summary (load average now $(cut -d' ' -f1-3 /proc/loadavg))"
+  "$bin/relay_load" summary --dir "$results"
+  for p in $gw_pid $ha_pid; do kill -0 $p || { echo "relay process $p died" >&2; exit 1; }; done
+  kill -TERM "${pids[0]}"
+  wait "${pids[0]}" || true
+  echo "sink: $(tail -1 "$work/sink.out")"
+  if [[ -s $work/gatewayd.log ]]; then
+    echo "enclave-gatewayd warnings (count, message):"
+    sed 's/^[^ ]* [^ ]* //' "$work/gatewayd.log" | sort | uniq -c | sort -rn | head -5
+  fi
+)
+if [[ $what == all || $what == relay ]]; then
+  relay_bench
+fi
+[[ $what == exitcontrol || $what == relay ]] && exit 0
 
 work=$(mktemp -d)
 trap 'kill $auditd 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -74,9 +74,8 @@ Expected<DaemonConfig> load_daemon_config(const policy::Document& policy,
   DaemonConfig c;
   auto text = [&](const policy::Table& table, std::string_view key, std::string fallback,
                   std::string& out) -> Status {
-    auto v = table.string_or(key, std::move(fallback));
+    auto v = table.nonempty_string_or(key, std::move(fallback));
     if (!v) return error_of(v);
-    if (v->empty()) return Unexpected<Error>{table.error_at(key, "must not be empty")};
     out = std::move(v).value();
     return {};
   };

@@ -43,7 +43,6 @@ constexpr std::uint32_t kChannelOptionCompress = 0x00400000;
 constexpr std::size_t kCounterFastPath = 0;
 constexpr std::size_t kCounterIo = 1;
 constexpr std::size_t kCounterMcs = 2;
-constexpr std::size_t kFirstChannelCounter = 3;
 
 std::string hex32(std::uint32_t v) {
   char buf[16];
@@ -238,6 +237,7 @@ struct RelayMachine::Impl {
   std::set<std::pair<std::size_t, std::uint32_t>> dynamic_refused;
 
   explicit Impl(RelayConfig c) : config(std::move(c)) {
+    // In the order of kCounterFastPath, kCounterIo, kCounterMcs; static channels follow.
     counters.push_back(ChannelCounters{"fastpath", 0, true});
     counters.push_back(ChannelCounters{"io", 0, true});
     counters.push_back(ChannelCounters{"mcs", 0, true});

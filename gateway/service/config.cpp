@@ -8,9 +8,8 @@ namespace enclave::gateway {
 namespace {
 
 Status text(const policy::Table& t, std::string_view key, std::string fallback, std::string& out) {
-  auto v = t.string_or(key, std::move(fallback));
+  auto v = t.nonempty_string_or(key, std::move(fallback));
   if (!v) return error_of(v);
-  if (v->empty()) return Unexpected<Error>{t.error_at(key, "must not be empty")};
   out = std::move(v).value();
   return {};
 }

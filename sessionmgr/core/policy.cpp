@@ -35,13 +35,6 @@ Status bad(const policy::Table& t, std::string_view key, const std::string& mess
   return Unexpected<Error>{t.error_at(key, message)};
 }
 
-Expected<std::string> nonempty(const policy::Table& t, std::string_view key, std::string fallback) {
-  auto v = t.string_or(key, std::move(fallback));
-  if (!v) return v;
-  if (v->empty()) return fail(t.error_at(key, "must not be empty"));
-  return v;
-}
-
 Expected<std::chrono::seconds> seconds(const policy::Table& t, std::string_view key,
                                        std::chrono::seconds fallback, std::int64_t min,
                                        std::int64_t max) {
@@ -252,7 +245,7 @@ Expected<StaticHost> read_host(const policy::Table& h, const std::string& compar
                            "needs pin_sha256 or ca_file: the gateway must be able to "
                            "check the host's certificate"));
   }
-  auto capacity = h.integer_or("capacity", 1, 1, 1000);
+  auto capacity = h.integer_or("capacity", 1, 1, 100000);
   if (!capacity) return error_of(capacity);
   host.capacity = static_cast<int>(*capacity);
 
@@ -260,7 +253,7 @@ Expected<StaticHost> read_host(const policy::Table& h, const std::string& compar
   if (!credentials) return error_of(credentials);
   if (*credentials == "per-session") {
     host.credentials = CredentialSource::kPerSession;
-    auto account = nonempty(h, "account", "analyst");
+    auto account = h.nonempty_string_or("account", "analyst");
     if (!account) return error_of(account);
     host.account = std::move(account).value();
     auto command = h.strings_or("provision_command", {});
@@ -279,7 +272,7 @@ Expected<StaticHost> read_host(const policy::Table& h, const std::string& compar
     host.provision_command = std::move(command).value();
   } else if (*credentials == "fixed") {
     host.credentials = CredentialSource::kFixed;
-    auto file = nonempty(h, "credentials_file", "");
+    auto file = h.nonempty_string_or("credentials_file", "");
     if (!file) {
       return fail(h.error_at(h.contains("credentials_file") ? "credentials_file" : "credentials",
                              "credentials = \"fixed\" needs credentials_file (a root-only file "
@@ -366,7 +359,7 @@ Status read_sessiond(const policy::Table& t, const fs::path& state_dir, Sessiond
       t.reject_unknown({"socket", "database", "audit_socket", "gateway_socket", "gateway_address",
                         "desktop_dir", "ticket_ttl_s", "health_check_s", "operators", "gateways"}));
   auto path = [&](std::string_view key, std::string fallback, fs::path& out) -> Status {
-    auto v = nonempty(t, key, std::move(fallback));
+    auto v = t.nonempty_string_or(key, std::move(fallback));
     if (!v) return error_of(v);
     out = under(state_dir, *v);
     return {};
@@ -376,7 +369,7 @@ Status read_sessiond(const policy::Table& t, const fs::path& state_dir, Sessiond
   ENCLAVE_TRY(path("audit_socket", "run/auditd.sock", s.audit_socket));
   ENCLAVE_TRY(path("gateway_socket", "run/gatewayd.sock", s.gateway_socket));
   ENCLAVE_TRY(path("desktop_dir", "sessionmgr/desktops", s.desktop_dir));
-  auto address = nonempty(t, "gateway_address", s.gateway_address);
+  auto address = t.nonempty_string_or("gateway_address", s.gateway_address);
   if (!address) return error_of(address);
   auto colon = address->rfind(':');
   int port = 0;
