@@ -13,7 +13,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -22,6 +21,7 @@
 #include "common/log.hpp"
 #include "gateway/core/relay.hpp"
 #include "gateway/service/gateway.hpp"
+#include "gateway/service/tls_socket.hpp"
 #include "sessionmgr/service/methods.hpp"
 
 namespace enclave::gateway {
@@ -30,7 +30,7 @@ namespace asio = boost::asio;
 using asio::awaitable;
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-using Stream = asio::ssl::stream<tcp::socket>;
+using Stream = TlsSocket;
 using Strand = asio::strand<asio::io_context::executor_type>;
 
 namespace {
@@ -98,6 +98,7 @@ struct Outbox {
   Bytes queued;   // appended by readers
   Bytes writing;  // owned by the writer while a write is in flight
   bool busy = false;
+  bool idle = false;  // the writer waits on `wake`
   Clock::time_point write_started{};
   asio::steady_timer wake;   // cancelled to wake the writer
   asio::steady_timer space;  // cancelled when the writer drained (readers wait on it)
@@ -115,13 +116,13 @@ struct RelayConnection::State {
   State(GatewayContext& c, tcp::socket socket)
       : ctx(c),
         strand(asio::make_strand(c.io)),
-        client(std::move(socket), *c.client_tls),
+        client(std::move(socket)),
         stage_timer(strand),
         supervisor_timer(strand),
         to_client(strand),
         to_host(strand) {
     boost::system::error_code ec;
-    auto ep = client.next_layer().remote_endpoint(ec);
+    auto ep = client.tcp().remote_endpoint(ec);
     client_address = ec ? "unknown" : ep.address().to_string();
     accepted_at = Clock::now();
   }
@@ -199,11 +200,7 @@ class RelayDriver {
     s.stage_timer.cancel();
   }
 
-  static void close_socket(Stream& stream) {
-    boost::system::error_code ec;
-    stream.lowest_layer().shutdown(tcp::socket::shutdown_both, ec);
-    stream.lowest_layer().close(ec);
-  }
+  static void close_socket(Stream& stream) { stream.close(); }
 
   // Ends the connection once: records why, tells the client when asked (a Disconnect
   // Provider Ultimatum once the relay runs), closes the desktop leg at once.
@@ -300,7 +297,7 @@ class RelayDriver {
     Bytes inbox;
     std::optional<Preconnection> pcb;
     std::optional<PduError> bad;
-    bool got = co_await read_plain(self, s.client.next_layer(), inbox, kMaxPreconnectionSize,
+    bool got = co_await read_plain(self, s.client.tcp(), inbox, kMaxPreconnectionSize,
                                    [&](const Bytes& b) {
                                      auto r = read_preconnection(b);
                                      if (!r) {
@@ -337,7 +334,7 @@ class RelayDriver {
     // 3. The client's X.224 Connection Request: TLS or nothing.
     arm_stage(self, "X.224 negotiation", timeouts.handshake);
     std::optional<std::size_t> cr_size;
-    got = co_await read_plain(self, s.client.next_layer(), inbox, 4096, [&](const Bytes& b) {
+    got = co_await read_plain(self, s.client.tcp(), inbox, 4096, [&](const Bytes& b) {
       auto r = complete_tpkt_size(b);
       if (!r) {
         bad = r.error();
@@ -352,7 +349,7 @@ class RelayDriver {
     auto client_step = negotiate_client_request(ByteSpan(inbox.data(), *cr_size));
     if (!client_step) co_return refuse(self, client_step.error().describe());
     if (client_step->refusal) {
-      co_await write_plain(s.client.next_layer(), client_step->to_client);
+      co_await write_plain(s.client.tcp(), client_step->to_client);
       co_return refuse(self, *client_step->refusal);
     }
     if (inbox.size() != *cr_size) {
@@ -362,7 +359,7 @@ class RelayDriver {
     // 4. The desktop: TCP, our own X.224 request, its confirm.
     auto host_ctx = s.ctx.host_tls.context_for(s.grant->trust);
     if (!host_ctx) co_return refuse(self, host_ctx.error().message);
-    s.host.emplace(tcp::socket(s.strand), **host_ctx);
+    s.host.emplace(tcp::socket(s.strand));
     arm_stage(self, "connect to the desktop", timeouts.connect);
     boost::system::error_code ec;
     auto address = asio::ip::make_address(s.grant->host, ec);
@@ -371,22 +368,22 @@ class RelayDriver {
       auto found = co_await resolver.async_resolve(s.grant->host, std::to_string(s.grant->port),
                                                    asio::redirect_error(asio::use_awaitable, ec));
       if (!ec) {
-        co_await asio::async_connect(s.host->next_layer(), found,
+        co_await asio::async_connect(s.host->tcp(), found,
                                      asio::redirect_error(asio::use_awaitable, ec));
       }
     } else {
-      co_await s.host->next_layer().async_connect(tcp::endpoint(address, s.grant->port),
-                                                  asio::redirect_error(asio::use_awaitable, ec));
+      co_await s.host->tcp().async_connect(tcp::endpoint(address, s.grant->port),
+                                           asio::redirect_error(asio::use_awaitable, ec));
     }
     if (s.closing) co_return;
     if (ec) {
       co_return refuse(self, "desktop " + s.grant->desktop_id + " unreachable: " + ec.message());
     }
     boost::system::error_code opt_ec;
-    s.host->next_layer().set_option(tcp::no_delay(true), opt_ec);
-    s.host->next_layer().set_option(asio::socket_base::keep_alive(true), opt_ec);
+    s.host->tcp().set_option(tcp::no_delay(true), opt_ec);
+    s.host->tcp().set_option(asio::socket_base::keep_alive(true), opt_ec);
     arm_stage(self, "X.224 negotiation with the desktop", timeouts.handshake);
-    if (!co_await write_plain(s.host->next_layer(), client_step->to_host)) {
+    if (!co_await write_plain(s.host->tcp(), client_step->to_host)) {
       co_return refuse(self, "desktop closed the connection during negotiation");
     }
     s.ticket_to_first_byte_us =
@@ -394,7 +391,7 @@ class RelayDriver {
             .count();
     Bytes host_inbox;
     std::optional<std::size_t> cc_size;
-    got = co_await read_plain(self, s.host->next_layer(), host_inbox, 4096, [&](const Bytes& b) {
+    got = co_await read_plain(self, s.host->tcp(), host_inbox, 4096, [&](const Bytes& b) {
       auto r = complete_tpkt_size(b);
       if (!r) {
         bad = r.error();
@@ -410,28 +407,32 @@ class RelayDriver {
     auto host_step = negotiate_host_confirm(ByteSpan(host_inbox.data(), *cc_size));
     if (!host_step) co_return refuse(self, "desktop: " + host_step.error().describe());
     if (host_step->refusal) {
-      co_await write_plain(s.client.next_layer(), host_step->to_client);
+      co_await write_plain(s.client.tcp(), host_step->to_client);
       co_return refuse(self, *host_step->refusal);
     }
-    if (!co_await write_plain(s.client.next_layer(), host_step->to_client)) {
+    if (!co_await write_plain(s.client.tcp(), host_step->to_client)) {
       co_return refuse(self, "client closed the connection during negotiation");
     }
 
     // 5. TLS on both legs; the desktop must present its pinned key (or a CA-issued name).
     s.stage = "TLS with the desktop";
-    if (auto prepared = prepare_host_leg(s.host->native_handle(), s.grant->trust); !prepared) {
+    if (auto started = s.host->start_tls((*host_ctx)->native_handle()); !started) {
+      co_return refuse(self, started.error().message);
+    }
+    if (auto prepared = prepare_host_leg(s.host->ssl(), s.grant->trust); !prepared) {
       co_return refuse(self, prepared.error().message);
     }
-    co_await s.host->async_handshake(asio::ssl::stream_base::client,
-                                     asio::redirect_error(asio::use_awaitable, ec));
+    ec = co_await s.host->handshake(false);
     if (s.closing) co_return;
     if (ec) co_return refuse(self, "TLS with the desktop failed: " + ec.message());
-    if (auto checked = check_host_leg(s.host->native_handle(), s.grant->trust); !checked) {
+    if (auto checked = check_host_leg(s.host->ssl(), s.grant->trust); !checked) {
       co_return refuse(self, checked.error().message);
     }
     s.stage = "TLS with the client";
-    co_await s.client.async_handshake(asio::ssl::stream_base::server,
-                                      asio::redirect_error(asio::use_awaitable, ec));
+    if (auto started = s.client.start_tls(s.ctx.client_tls->native_handle()); !started) {
+      co_return refuse(self, started.error().message);
+    }
+    ec = co_await s.client.handshake(true);
     if (s.closing) co_return;
     if (ec) co_return refuse(self, "TLS with the client failed: " + ec.message());
 
@@ -522,11 +523,16 @@ class RelayDriver {
   static awaitable<void> reader(Self self, Side from) {
     S& s = st(self);
     const Side to = from == Side::kClient ? Side::kHost : Side::kClient;
-    auto buffer = std::make_unique<std::array<std::uint8_t, kReadChunk>>();
+    // One read buffer per I/O thread, not per session: the bytes are fed and copied out
+    // before this coroutine next suspends.
+    thread_local std::array<std::uint8_t, kReadChunk> buffer;
     while (!s.closing) {
-      boost::system::error_code ec;
-      std::size_t n = co_await stream(s, from).async_read_some(
-          asio::buffer(*buffer), asio::redirect_error(asio::use_awaitable, ec));
+      boost::system::error_code ec = co_await stream(s, from).wait_readable();
+      std::size_t n = 0;
+      if (!ec && !s.closing) {
+        n = stream(s, from).read_now(buffer, ec);
+        if (ec == asio::error::would_block) continue;
+      }
       if (s.closing) break;
       if (ec) {
         if (from == Side::kHost) {
@@ -537,7 +543,7 @@ class RelayDriver {
         break;
       }
       RelayOutput out;
-      ByteSpan bytes(buffer->data(), n);
+      ByteSpan bytes(buffer.data(), n);
       auto fed = from == Side::kClient ? s.machine->from_client(bytes, out)
                                        : s.machine->from_host(bytes, out);
       if (out.client_input) s.last_input = Clock::now();
@@ -546,8 +552,12 @@ class RelayDriver {
            {std::pair{Side::kClient, &out.to_client}, std::pair{Side::kHost, &out.to_host}}) {
         if (data->empty()) continue;
         Outbox& box = outbox(s, side);
-        box.queued.insert(box.queued.end(), data->begin(), data->end());
-        box.wake.cancel();
+        if (box.queued.empty()) {
+          box.queued.swap(*data);
+        } else {
+          box.queued.insert(box.queued.end(), data->begin(), data->end());
+        }
+        if (box.idle) box.wake.cancel();
       }
       // The Client Info PDU carries the injected password: no copy of it outlives its write.
       if (!s.credentials_written) secure_wipe(out.to_host.data(), out.to_host.size());
@@ -585,15 +595,15 @@ class RelayDriver {
         if (s.closing) break;  // flushed
         boost::system::error_code ec;
         box.wake.expires_at(Clock::time_point::max());
+        box.idle = true;
         co_await box.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        box.idle = false;
         continue;
       }
       std::swap(box.queued, box.writing);
       box.busy = true;
       box.write_started = Clock::now();
-      boost::system::error_code ec;
-      co_await asio::async_write(stream(s, side), asio::buffer(box.writing),
-                                 asio::redirect_error(asio::use_awaitable, ec));
+      boost::system::error_code ec = co_await stream(s, side).write_all(box.writing);
       box.busy = false;
       if (side == Side::kHost && !s.credentials_written) {
         secure_wipe(box.writing.data(), box.writing.size());
@@ -613,8 +623,7 @@ class RelayDriver {
     if (side == Side::kClient && s.flush_client) {
       // The ultimatum went out (or the client is gone): end the TLS session and the socket.
       s.flush_client = false;
-      boost::system::error_code ec;
-      co_await s.client.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+      s.client.send_close_notify();
       close_socket(s.client);
       wake_all(s);
     }
@@ -740,8 +749,8 @@ class RelayDriver {
 void RelayConnection::start() {
   auto self = shared_from_this();
   boost::system::error_code ec;
-  s_->client.next_layer().set_option(tcp::no_delay(true), ec);
-  s_->client.next_layer().set_option(asio::socket_base::keep_alive(true), ec);
+  s_->client.tcp().set_option(tcp::no_delay(true), ec);
+  s_->client.tcp().set_option(asio::socket_base::keep_alive(true), ec);
   asio::co_spawn(s_->strand, RelayDriver::run(self), asio::detached);
 }
 

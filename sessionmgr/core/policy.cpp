@@ -162,7 +162,7 @@ Expected<Tier> read_tier(const policy::Table& t, const std::string& name) {
   auto idle = seconds(t, "idle_timeout_s", tier.idle_timeout, 0, 7 * 86400);
   if (!idle) return error_of(idle);
   tier.idle_timeout = *idle;
-  auto max = seconds(t, "max_session_s", tier.max_session, 60, 7 * 86400);
+  auto max = seconds(t, "max_session_s", tier.max_session, 1, 7 * 86400);
   if (!max) return error_of(max);
   tier.max_session = *max;
   auto grace = seconds(t, "grace_s", tier.grace, 0, 86400);

@@ -12,3 +12,11 @@ if(TARGET enclave-gatewayd AND TARGET enclave-sessiond)
   add_dependencies(gateway_relay_e2e_test enclave-gatewayd enclave-sessiond enclave-auditd
                    enclave-audit enclavectl)
 endif()
+
+# The relay against scripted desktop hosts (tests/support/rdp_script_host): redirection,
+# malformed PDUs, a dead desktop, backpressure, idle and maximum session time.
+if(TARGET enclave-gatewayd AND TARGET enclave-sessiond)
+  enclave_test(gateway relay_robustness_test gateway_core enclave_x509 enclave_ipc)
+  add_dependencies(gateway_relay_robustness_test enclave-gatewayd enclave-sessiond
+                   enclave-auditd enclave-audit enclavectl)
+endif()
