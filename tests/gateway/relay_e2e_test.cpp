@@ -60,15 +60,19 @@ std::string set_key(std::string text, const std::string& key, const std::string&
 // The three services on the shipped policies, with every path in the test's directory.
 class Enclave {
  public:
-  explicit Enclave(const TempDir& dir, const std::string& gateway_extra = "") : dir_(dir) {
+  // ticket_ttl_s: the session manager's ticket lifetime (the shipped policy's when 0).
+  explicit Enclave(const TempDir& dir, const std::string& gateway_extra = "", int ticket_ttl_s = 0)
+      : dir_(dir) {
     auto policies = dir_ / "policies";
     std::filesystem::create_directories(policies);
     port_ = free_port();
     const auto src = testing::source_dir() / "policies";
     std::ofstream(policies / "audit.toml") << read_text(src / "audit.toml");
-    std::ofstream(policies / "sessions.toml")
-        << set_key(read_text(src / "sessions.toml"), "gateway_address",
-                   "\"127.0.0.1:" + std::to_string(port_) + "\"");
+    std::string sessions = set_key(read_text(src / "sessions.toml"), "gateway_address",
+                                   "\"127.0.0.1:" + std::to_string(port_) + "\"");
+    if (ticket_ttl_s > 0)
+      sessions = set_key(sessions, "ticket_ttl_s", std::to_string(ticket_ttl_s));
+    std::ofstream(policies / "sessions.toml") << sessions;
     std::string gateway = set_key(read_text(src / "gateway.toml"), "listen",
                                   "\"127.0.0.1:" + std::to_string(port_) + "\"");
     std::ofstream(policies / "gateway.toml") << gateway << gateway_extra;
@@ -342,6 +346,20 @@ TEST_F(RelayRefusals, UnknownTicketIsRefusedBeforeAnyDesktopAndAudited) {
   EXPECT_EQ((*refused)["details"]["stage"], "ticket");
   // No desktop was started for it.
   EXPECT_TRUE(find_files(enclave_->state(), "shadow.log").empty());
+}
+
+TEST(RelayExpiry, ExpiredTicketIsRefused) {
+  if (auto why = skip_reason(sessionmgr::LocalDesktopKind::kShadow); !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  TempDir dir;
+  Enclave enclave(dir, "", 5);  // the shortest lifetime policy allows
+  auto ticket = enclave.issue("frank", "demo-shadow");
+  ASSERT_TRUE(ticket.contains("ticket"));
+  std::this_thread::sleep_for(6s);
+  auto c = raw_connect(enclave.port(), ticket["ticket"], kProtocolSsl);
+  EXPECT_TRUE(c.answer.empty()) << "an expired ticket was answered";
+  EXPECT_TRUE(enclave.wait_event("gateway.connection.refused", "expired"));
 }
 
 TEST_F(RelayRefusals, TicketIsSingleUse) {
