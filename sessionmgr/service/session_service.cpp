@@ -572,8 +572,9 @@ Status SessionService::disconnected(const std::string& session_id, const std::st
     if (!s) return error_of(s);
     if (!*s) return fail(Errc::kNotFound, "no session " + session_id.substr(0, 64));
     Session& session = **s;
-    if (session.state == SessionState::kEnded) return {};
+    // The gateway's count arrives after an operator's end too: keep it with the session.
     ENCLAVE_TRY(store_.add_bytes(session.id, bytes));
+    if (session.state == SessionState::kEnded) return {};
     const Tier& tier = policy_.tiers.at(session.tier);
     if (session.state != SessionState::kActive) {
       return fail(Errc::kConflict, "session " + session.id + " is " + state_name(session.state));
@@ -585,9 +586,10 @@ Status SessionService::disconnected(const std::string& session_id, const std::st
     } else {
       ENCLAVE_TRY(on_disconnected(session, deps_.clock(), tier.grace, false, reason));
       ENCLAVE_TRY(store_.update_session(session));
+      auto totals = store_.bytes(session.id);
       audit(event("session.disconnected", "info", &session,
                   {{"reason", reason},
-                   {"bytes", bytes.is_object() ? bytes : nlohmann::json::object()},
+                   {"bytes", totals ? *totals : nlohmann::json::object()},
                    {"grace_until", format_time(*session.grace_until)}}));
     }
   }
