@@ -145,6 +145,12 @@ Child::Child(const std::vector<std::string>& argv, const std::map<std::string, s
 }
 
 Child::~Child() {
+  // A service gets the chance to stop what it started (the session manager's desktops)
+  // before it is killed.
+  if (running()) {
+    ::kill(pid_, SIGTERM);
+    if (wait(std::chrono::seconds(5)) != -1) return;
+  }
   if (running()) {
     ::kill(pid_, SIGKILL);
     wait(std::chrono::seconds(10));

@@ -46,7 +46,7 @@ class Child {
  public:
   Child(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
         const std::filesystem::path& log_dir);
-  ~Child();  // SIGKILL if still running
+  ~Child();  // SIGTERM if still running, SIGKILL 5 s later
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
 
