@@ -312,14 +312,9 @@ PduResult<void> RelayMachine::Impl::handle_pdu(ByteSpan pdu, Dir dir, RelayOutpu
     relay(pdu, dir, kCounterFastPath, out);
     return {};
   }
-  // The TPDU code. (x224_tpdu_code requires LI to cover the whole PDU, which only holds for
-  // the connection PDUs; a Data TPDU's LI is 2.)
-  auto x224 = tpkt_payload(pdu);
-  if (!x224) return error_of(x224);
-  if (x224->size() < 2 || static_cast<std::size_t>((*x224)[0]) + 1 > x224->size()) {
-    return fail(invalid_field("X.224 TPDU", "LI", "does not fit the TPKT PDU"));
-  }
-  const std::uint8_t code = (*x224)[1] & 0xF0;
+  auto tpdu_code = x224_tpdu_code(pdu);
+  if (!tpdu_code) return error_of(tpdu_code);
+  const std::uint8_t code = *tpdu_code;
   if (code == kX224DisconnectRequest) {
     relay(pdu, dir, kCounterMcs, out);
     return {};
