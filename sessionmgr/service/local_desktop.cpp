@@ -33,6 +33,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -199,10 +200,16 @@ Expected<pid_t> spawn(const SpawnSpec& spec) {
     bind_to = spec.bind_mount->second.string();
   }
 
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return fail(Errc::kIo, std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
     ::setpgid(0, 0);
+    // If the session manager dies without stopping its desktops (kill -9, a crash), they
+    // go too. (The signal follows the thread that forked: sessiond starts desktops from its
+    // fixed worker pool, whose threads live as long as the daemon.)
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(125);
     int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (null_fd < 0 || log_fd < 0) ::_exit(126);
