@@ -12,7 +12,6 @@
 
 #include <fstream>
 #include <map>
-#include <regex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +20,7 @@
 #include "gateway/core/preconnection.hpp"
 #include "gateway/core/x224.hpp"
 #include "sessionmgr/service/local_desktop.hpp"
+#include "tests/gateway/enclave_fixture.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/x_display.hpp"
 
@@ -33,126 +33,21 @@ using ::testing::HasSubstr;
 using testing::TempDir;
 using namespace std::chrono_literals;
 
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using fixture::read_text;
+using fixture::set_key;
+using fixture::shipped_policy;
 
-std::uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t n = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-// Replaces the line starting with `key =` in a TOML text.
-std::string set_key(std::string text, const std::string& key, const std::string& value) {
-  std::regex line("(^|\n)" + key + " = [^\n]*");
-  return std::regex_replace(text, line, "$1" + key + " = " + value,
-                            std::regex_constants::format_first_only);
-}
-
-// The three services on the shipped policies, with every path in the test's directory.
-class Enclave {
+// The services on the shipped policies; ticket_ttl_s replaces the ticket lifetime when set.
+class Enclave : public fixture::EnclaveServices {
  public:
-  // ticket_ttl_s: the session manager's ticket lifetime (the shipped policy's when 0).
-  explicit Enclave(const TempDir& dir, const std::string& gateway_extra = "", int ticket_ttl_s = 0)
-      : dir_(dir) {
-    auto policies = dir_ / "policies";
-    std::filesystem::create_directories(policies);
-    port_ = free_port();
-    const auto src = testing::source_dir() / "policies";
-    std::ofstream(policies / "audit.toml") << read_text(src / "audit.toml");
-    std::string sessions = set_key(read_text(src / "sessions.toml"), "gateway_address",
-                                   "\"127.0.0.1:" + std::to_string(port_) + "\"");
-    if (ticket_ttl_s > 0)
-      sessions = set_key(sessions, "ticket_ttl_s", std::to_string(ticket_ttl_s));
-    std::ofstream(policies / "sessions.toml") << sessions;
-    std::string gateway = set_key(read_text(src / "gateway.toml"), "listen",
-                                  "\"127.0.0.1:" + std::to_string(port_) + "\"");
-    std::ofstream(policies / "gateway.toml") << gateway << gateway_extra;
-    auto run = [&](const std::string& tool, std::vector<std::string> args) {
-      args.insert(args.begin(), binary(tool).string());
-      return testing::run(args, env());
-    };
-    EXPECT_EQ(run("enclave-auditd", {"keygen"}).exit_code, 0);
-    auto keygen = run("enclave-gatewayd", {"keygen"});
-    EXPECT_EQ(keygen.exit_code, 0) << keygen.err;
-    auditd_ = start("enclave-auditd", "auditd.sock");
-    sessiond_ = start("enclave-sessiond", "sessiond.sock");
-    gatewayd_ = start("enclave-gatewayd", "gatewayd.sock");
-    auto fp = x509::xfreerdp_fingerprint_of_file(state() / "keys" / "gateway.crt");
-    EXPECT_TRUE(fp);
-    if (fp) fingerprint_ = *fp;
-  }
-
-  std::map<std::string, std::string> env() const {
-    return {{"ENCLAVE_POLICIES", (dir_ / "policies").string()},
-            {"ENCLAVE_STATE_DIR", state().string()}};
-  }
-  std::filesystem::path state() const { return dir_ / "state"; }
-  std::uint16_t port() const { return port_; }
-  const std::string& fingerprint() const { return fingerprint_; }
-  Child& gatewayd() { return *gatewayd_; }
-
-  testing::RunResult tool(const std::string& name, std::vector<std::string> args) {
-    args.insert(args.begin(), binary(name).string());
-    return testing::run(args, env());
-  }
-
-  // enclavectl ticket issue ... --json
-  nlohmann::json issue(const std::string& user, const std::string& compartment,
-                       const std::string& source = "127.0.0.1") {
-    auto r = tool("enclavectl", {"ticket", "issue", "--user", user, "--device", "kiosk-07",
-                                 "--source", source, "--compartment", compartment, "--json"});
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
-  }
-
-  // Audit events of one type (oldest first).
-  std::vector<nlohmann::json> events(const std::string& type) {
-    auto r = tool("enclave-audit", {"query", "--type", type, "--json"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    std::vector<nlohmann::json> out;
-    if (r.exit_code != 0) return out;
-    auto j = nlohmann::json::parse(r.out, nullptr, false);
-    if (j.is_object() && j.contains("events")) j = j["events"];
-    if (j.is_array()) {
-      for (auto& e : j) out.push_back(e);
-    }
-    return out;
-  }
-
-  // Waits until an event of `type` whose JSON text contains `needle` is in the log.
-  std::optional<nlohmann::json> wait_event(const std::string& type, const std::string& needle,
-                                           std::chrono::seconds timeout = 20s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      for (auto& e : events(type)) {
-        if (e.dump().find(needle) != std::string::npos) return e;
-      }
-      std::this_thread::sleep_for(300ms);
-    }
-    return std::nullopt;
-  }
+  explicit Enclave(const TempDir& dir, int ticket_ttl_s = 0)
+      : EnclaveServices(dir, sessions_policy(ticket_ttl_s)) {}
 
  private:
-  std::unique_ptr<Child> start(const std::string& name, const std::string& socket) {
-    auto child = std::make_unique<Child>(std::vector<std::string>{binary(name).string(), "run"},
-                                         env(), dir_.path());
-    EXPECT_TRUE(testing::wait_for_path(state() / "run" / socket)) << child->stderr_text();
-    return child;
+  static std::string sessions_policy(int ticket_ttl_s) {
+    std::string text = shipped_policy("sessions.toml");
+    return ticket_ttl_s > 0 ? set_key(text, "ticket_ttl_s", std::to_string(ticket_ttl_s)) : text;
   }
-
-  const TempDir& dir_;
-  std::uint16_t port_ = 0;
-  std::string fingerprint_;
-  std::unique_ptr<Child> auditd_, sessiond_, gatewayd_;
 };
 
 // Every file under dir whose name is `name`.
@@ -332,7 +227,7 @@ class RelayRefusals : public ::testing::Test {
     if (auto why = skip_reason(sessionmgr::LocalDesktopKind::kShadow); !why.empty()) {
       GTEST_SKIP() << why;
     }
-    enclave_ = std::make_unique<Enclave>(dir_, "");
+    enclave_ = std::make_unique<Enclave>(dir_);
   }
   TempDir dir_;
   std::unique_ptr<Enclave> enclave_;
@@ -353,7 +248,7 @@ TEST(RelayExpiry, ExpiredTicketIsRefused) {
     GTEST_SKIP() << why;
   }
   TempDir dir;
-  Enclave enclave(dir, "", 5);  // the shortest lifetime policy allows
+  Enclave enclave(dir, 5);  // the shortest ticket lifetime policy allows
   auto ticket = enclave.issue("frank", "demo-shadow");
   ASSERT_TRUE(ticket.contains("ticket"));
   std::this_thread::sleep_for(6s);

@@ -14,7 +14,6 @@
 
 #include <fstream>
 #include <map>
-#include <regex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +22,7 @@
 #include "common/x509.hpp"
 #include "gateway/core/mcs.hpp"
 #include "sessionmgr/service/methods.hpp"
+#include "tests/gateway/enclave_fixture.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/rdp_script_host.hpp"
 #include "tests/support/x_display.hpp"
@@ -47,29 +47,8 @@ constexpr const char* kDesktopUser = "desk-analyst";
 constexpr const char* kDesktopPassword = "Injected-0nly-By-The-Gateway";
 constexpr const char* kDesktopDomain = "ENCLAVE";
 
-std::string read_text(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-std::uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t n = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-// Replaces the line starting with `key =` in a TOML text.
-std::string set_key(std::string text, const std::string& key, const std::string& value) {
-  std::regex line("(^|\n)" + key + " = [^\n]*");
-  return std::regex_replace(text, line, "$1" + key + " = " + value,
-                            std::regex_constants::format_first_only);
-}
+using fixture::set_key;
+using fixture::shipped_policy;
 
 // One compartment of the test's policy: its tier's limits and the scripted host behind it.
 struct CompartmentSpec {
@@ -80,33 +59,22 @@ struct CompartmentSpec {
   int capacity = 2;
 };
 
-// The three services on the shipped audit and gateway policies (with `gateway_keys` replaced)
-// and a sessions.toml made of the shipped [sessiond] section plus one tier and compartment per
-// spec, each compartment a static host (the scripted desktop) with fixed credentials.
-class Enclave {
- public:
-  Enclave(const TempDir& dir, const std::vector<CompartmentSpec>& specs,
-          const std::map<std::string, std::string>& gateway_keys = {})
-      : dir_(dir) {
-    auto policies = dir_ / "policies";
-    std::filesystem::create_directories(policies);
-    port_ = free_port();
-    const auto src = testing::source_dir() / "policies";
-    std::ofstream(policies / "audit.toml") << read_text(src / "audit.toml");
-
-    const auto credentials = dir_ / "desktop-credentials.toml";
+// The scripted desktops and the sessions.toml naming them: the shipped [sessiond] section plus
+// one tier and one compartment per spec, each compartment a static host (a scripted desktop)
+// with fixed credentials.
+struct ScriptedDesktops {
+  ScriptedDesktops(const TempDir& dir, const std::vector<CompartmentSpec>& specs) {
+    const auto credentials = dir / "desktop-credentials.toml";
     std::ofstream(credentials) << "user = \"" << kDesktopUser << "\"\npassword = \""
                                << kDesktopPassword << "\"\ndomain = \"" << kDesktopDomain << "\"\n";
     ::chmod(credentials.c_str(), 0600);
-
-    std::string sessions = read_text(src / "sessions.toml");
+    sessions = shipped_policy("sessions.toml");
     sessions = sessions.substr(0, sessions.find("# ---- tiers"));
-    sessions = set_key(sessions, "gateway_address", "\"127.0.0.1:" + std::to_string(port_) + "\"");
     for (const auto& spec : specs) {
-      const auto host_dir = dir_ / ("host-" + spec.name);
+      const auto host_dir = dir / ("host-" + spec.name);
       std::filesystem::create_directories(host_dir);
-      hosts_.push_back(std::make_unique<RdpScriptHost>(host_dir, spec.host));
-      const RdpScriptHost& host = *hosts_.back();
+      hosts.push_back(std::make_unique<RdpScriptHost>(host_dir, spec.host));
+      const RdpScriptHost& host = *hosts.back();
       sessions += "\n[tiers." + spec.name + "]\n" +
                   "description = \"robustness test tier\"\n"
                   "static_channels = [\"drdynvc\"]\n"
@@ -125,97 +93,18 @@ class Enclave {
                   "\ncredentials = \"fixed\"\ncredentials_file = \"" + credentials.string() +
                   "\"\n";
     }
-    std::ofstream(policies / "sessions.toml") << sessions;
-
-    std::string gateway = set_key(read_text(src / "gateway.toml"), "listen",
-                                  "\"127.0.0.1:" + std::to_string(port_) + "\"");
-    for (const auto& [key, value] : gateway_keys) gateway = set_key(gateway, key, value);
-    std::ofstream(policies / "gateway.toml") << gateway;
-
-    EXPECT_EQ(tool("enclave-auditd", {"keygen"}).exit_code, 0);
-    auto keygen = tool("enclave-gatewayd", {"keygen"});
-    EXPECT_EQ(keygen.exit_code, 0) << keygen.err;
-    auditd_ = start("enclave-auditd", "auditd.sock");
-    sessiond_ = start("enclave-sessiond", "sessiond.sock");
-    gatewayd_ = start("enclave-gatewayd", "gatewayd.sock");
-    auto fp = x509::xfreerdp_fingerprint_of_file(state() / "keys" / "gateway.crt");
-    EXPECT_TRUE(fp);
-    if (fp) fingerprint_ = *fp;
   }
+  std::vector<std::unique_ptr<RdpScriptHost>> hosts;
+  std::string sessions;
+};
 
-  std::map<std::string, std::string> env() const {
-    return {{"ENCLAVE_POLICIES", (dir_ / "policies").string()},
-            {"ENCLAVE_STATE_DIR", state().string()}};
-  }
-  std::filesystem::path state() const { return dir_ / "state"; }
-  std::uint16_t port() const { return port_; }
-  const std::string& fingerprint() const { return fingerprint_; }
-  Child& gatewayd() { return *gatewayd_; }
-  RdpScriptHost& host(std::size_t i = 0) { return *hosts_.at(i); }
-
-  testing::RunResult tool(const std::string& name, std::vector<std::string> args) {
-    args.insert(args.begin(), binary(name).string());
-    return testing::run(args, env());
-  }
-
-  // enclavectl ticket issue ... --json
-  nlohmann::json issue(const std::string& user, const std::string& compartment) {
-    auto r = tool("enclavectl", {"ticket", "issue", "--user", user, "--device", "kiosk-07",
-                                 "--source", "127.0.0.1", "--compartment", compartment, "--json"});
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
-  }
-
-  // Audit events of one type (oldest first).
-  std::vector<nlohmann::json> events(const std::string& type) {
-    auto r = tool("enclave-audit", {"query", "--type", type, "--json"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    std::vector<nlohmann::json> out;
-    if (r.exit_code != 0) return out;
-    auto j = nlohmann::json::parse(r.out, nullptr, false);
-    if (j.is_object() && j.contains("events")) j = j["events"];
-    if (j.is_array()) {
-      for (auto& e : j) out.push_back(e);
-    }
-    return out;
-  }
-
-  // Waits until an event of `type` whose JSON text contains `needle` is in the log.
-  std::optional<nlohmann::json> wait_event(const std::string& type, const std::string& needle,
-                                           std::chrono::seconds timeout = 15s) {
-    auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      for (auto& e : events(type)) {
-        if (e.dump().find(needle) != std::string::npos) return e;
-      }
-      std::this_thread::sleep_for(200ms);
-    }
-    return std::nullopt;
-  }
-
-  // The sessions the gateway relays now, from its control socket (gateway.session.list).
-  nlohmann::json gateway_sessions() {
-    auto client = ipc::Client::connect(state() / "run" / "gatewayd.sock");
-    EXPECT_TRUE(client) << client.error().message;
-    if (!client) return nlohmann::json::array();
-    auto r = client->call(sessionmgr::methods::kGatewaySessionList, nlohmann::json::object());
-    EXPECT_TRUE(r) << r.error().message;
-    return r ? (*r)["sessions"] : nlohmann::json::array();
-  }
-
- private:
-  std::unique_ptr<Child> start(const std::string& name, const std::string& socket) {
-    auto child = std::make_unique<Child>(std::vector<std::string>{binary(name).string(), "run"},
-                                         env(), dir_.path());
-    EXPECT_TRUE(testing::wait_for_path(state() / "run" / socket)) << child->stderr_text();
-    return child;
-  }
-
-  const TempDir& dir_;
-  std::uint16_t port_ = 0;
-  std::string fingerprint_;
-  std::vector<std::unique_ptr<RdpScriptHost>> hosts_;  // outlive the services (declared first)
-  std::unique_ptr<Child> auditd_, sessiond_, gatewayd_;
+// The desktops first (bases are built in order, and they must outlive the services).
+class Enclave : private ScriptedDesktops, public fixture::EnclaveServices {
+ public:
+  Enclave(const TempDir& dir, const std::vector<CompartmentSpec>& specs,
+          const std::map<std::string, std::string>& gateway_keys = {})
+      : ScriptedDesktops(dir, specs), EnclaveServices(dir, sessions, gateway_keys) {}
+  RdpScriptHost& host(std::size_t i = 0) { return *hosts.at(i); }
 };
 
 // A session's ticket: the ticket text and its session id.
