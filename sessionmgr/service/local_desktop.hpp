@@ -36,8 +36,8 @@ struct LocalDesktopInfo {
   std::string server_name;  // the certificate's CN
   std::string pin_sha256;   // hex SHA-256 of the certificate's SubjectPublicKeyInfo (DER)
   std::string domain, user, password;  // the desktop credential the gateway injects
-  std::string display;      // the X display the desktop shows (":N"), for screenshots
-  std::filesystem::path host_log;  // where the host logs which channels it was offered
+  std::string display;                 // the X display the desktop shows (":N"), for screenshots
+  std::filesystem::path host_log;      // where the host logs which channels it was offered
 };
 
 class LocalDesktop {
