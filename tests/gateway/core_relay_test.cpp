@@ -219,6 +219,19 @@ struct Step {
   Bytes bytes;
 };
 
+// Up to the Client Info PDU: what the licensing and redirection tests start from.
+std::vector<Step> until_client_info() {
+  return {{true, connect_initial()},
+          {false, connect_response()},
+          {false, attach_user_confirm()},
+          {true, to_host(kIo, client_info_data())}};
+}
+
+std::vector<Step> cat_steps(std::vector<Step> a, const std::vector<Step>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 std::vector<Step> handshake() {
   return {
       {true, connect_initial()},
@@ -582,10 +595,7 @@ TEST(Relay, ClientInfoCannotSlipPastTheRewrite) {
   EXPECT_FALSE(early.machine.credentials_sent());
   // A second Client Info after the rewritten one.
   Session s;
-  s.run({{true, connect_initial()},
-         {false, connect_response()},
-         {false, attach_user_confirm()},
-         {true, to_host(kIo, client_info_data())}});
+  s.run(until_client_info());
   RelayOutput o2;
   EXPECT_FALSE(s.machine.from_client(to_host(kIo, client_info_data()), o2).has_value());
   EXPECT_TRUE(o2.to_host.empty());
@@ -819,10 +829,7 @@ TEST(Relay, PduSplitAcrossCallsIsHeldUntilComplete) {
 
 TEST(Relay, StandaloneServerRedirectionFails) {
   Session s;
-  s.run({{true, connect_initial()},
-         {false, connect_response()},
-         {false, attach_user_confirm()},
-         {true, to_host(kIo, client_info_data())}});
+  s.run(until_client_info());
   Bytes redirect;
   put16(redirect, kSecRedirectionPkt);
   put16(redirect, 0);
@@ -855,10 +862,7 @@ TEST(Relay, EnhancedSecurityServerRedirectionFails) {
   // Before the Demand Active (instead of licensing) and after it.
   {
     Session s;
-    s.run({{true, connect_initial()},
-           {false, connect_response()},
-           {false, attach_user_confirm()},
-           {true, to_host(kIo, client_info_data())}});
+    s.run(until_client_info());
     RelayOutput o;
     EXPECT_FALSE(s.machine.from_host(to_client(kIo, redirect), o).has_value());
   }
@@ -888,10 +892,7 @@ TEST(Relay, RedirectionWhoseLengthLooksLikeALicensingHeaderFails) {
   // totalLength 0x0090 has SEC_LICENSE_PKT (0x0080) set: a reader in the licensing state
   // sees a licensing PDU, one past it a redirection. Both readings are refused.
   Session s;
-  s.run({{true, connect_initial()},
-         {false, connect_response()},
-         {false, attach_user_confirm()},
-         {true, to_host(kIo, client_info_data())}});
+  s.run(until_client_info());
   RelayOutput o;
   auto r = s.machine.from_host(to_client(kIo, share_control_of_size(0xA, 0x90)), o);
   ASSERT_FALSE(r.has_value());
@@ -903,11 +904,7 @@ TEST(Relay, DemandActiveOfAnyLengthIsRecognised) {
   // SEC_ENCRYPT (0x8): all are Demand Actives.
   for (std::size_t length : {0x4A0, 0x1A0, 0x4A8, 0x420}) {
     Session s;
-    s.run({{true, connect_initial()},
-           {false, connect_response()},
-           {false, attach_user_confirm()},
-           {true, to_host(kIo, client_info_data())},
-           {false, to_client(kIo, license_valid_client())}});
+    s.run(cat_steps(until_client_info(), {{false, to_client(kIo, license_valid_client())}}));
     const Bytes da = to_client(kIo, share_control_of_size(0x1, length));
     EXPECT_EQ(s.step(false, da).to_client, da) << length;
     // After it, share control PDUs of any length pass (a Deactivate All of 0x410 bytes).
@@ -932,10 +929,7 @@ TEST(Relay, FlowPdusAndTrailingBytesAreTolerated) {
 
 TEST(Relay, EncryptedHostPdusFail) {
   Session s;
-  s.run({{true, connect_initial()},
-         {false, connect_response()},
-         {false, attach_user_confirm()},
-         {true, to_host(kIo, client_info_data())}});
+  s.run(until_client_info());
   Bytes license = license_valid_client();
   license[0] |= kSecEncrypt;
   RelayOutput o;
