@@ -107,84 +107,91 @@ void expect_nothing_crossed(const nlohmann::json& end, const std::string& channe
   EXPECT_TRUE(seen) << "no counters for " << channel << " in " << end.dump();
 }
 
-TEST(RelayEndToEnd, ShadowDesktopThroughTheGatewayWithClipboardAndDriveClosed) {
+// One analyst through the gateway: a real xfreerdp that asks for the clipboard and a drive.
+class RelayEndToEnd : public ::testing::Test {
+ protected:
+  void connect(const std::string& user, const std::string& compartment) {
+    enclave_ = std::make_unique<Enclave>(dir_);
+    auto ticket = enclave_->issue(user, compartment);
+    ASSERT_TRUE(ticket.contains("ticket")) << ticket.dump();
+    session_ = ticket["session_id"];
+    display_ = std::make_unique<testing::XDisplay>(dir_.path());
+    std::filesystem::create_directories(dir_ / "share");
+    client_ = display_->run_xfreerdp(client_args(*enclave_, ticket["ticket"], dir_ / "share"));
+    auto start = enclave_->wait_event("gateway.session.start", session_);
+    ASSERT_TRUE(start) << enclave_->gatewayd().stderr_text();
+    start_ = *start;
+  }
+
+  // The one log the session's desktop host wrote under the state directory.
+  std::string host_log(const std::string& name) {
+    auto logs = find_files(enclave_->state(), name);
+    EXPECT_EQ(logs.size(), 1u) << name;
+    return logs.empty() ? std::string() : read_text(logs[0]);
+  }
+
+  // Ends the session as an operator: the client goes at once; nothing crossed on the
+  // refused channels. Returns gateway.session.end.
+  nlohmann::json end_session(const std::string& reason) {
+    auto ended = enclave_->tool("enclavectl", {"session", "end", session_, "--reason", reason});
+    EXPECT_EQ(ended.exit_code, 0) << ended.err;
+    EXPECT_NE(client_->wait(20s), -1) << "xfreerdp still running after session end";
+    auto end = enclave_->wait_event("gateway.session.end", session_);
+    EXPECT_TRUE(end);
+    if (!end) return nlohmann::json::object();
+    expect_nothing_crossed(*end, "cliprdr");
+    expect_nothing_crossed(*end, "rdpdr");
+    return *end;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Enclave> enclave_;
+  std::unique_ptr<testing::XDisplay> display_;
+  std::unique_ptr<Child> client_;
+  std::string session_;
+  nlohmann::json start_;
+};
+
+TEST_F(RelayEndToEnd, ShadowDesktopThroughTheGatewayWithClipboardAndDriveClosed) {
   if (auto why = skip_reason(sessionmgr::LocalDesktopKind::kShadow); !why.empty()) {
     GTEST_SKIP() << why;
   }
-  TempDir dir;
-  Enclave enclave(dir);
-  auto ticket = enclave.issue("alice", "demo-shadow");
-  ASSERT_TRUE(ticket.contains("ticket")) << ticket.dump();
-  const std::string session = ticket["session_id"];
-
-  testing::XDisplay display(dir.path());
-  std::filesystem::create_directories(dir / "share");
-  auto client = display.run_xfreerdp(client_args(enclave, ticket["ticket"], dir / "share"));
-  auto start = enclave.wait_event("gateway.session.start", session);
-  ASSERT_TRUE(start) << enclave.gatewayd().stderr_text();
-  EXPECT_LE((*start)["details"]["ticket_to_first_byte_us"].get<std::int64_t>(), 1'000'000);
-  expect_desktop_on_screen(display, dir / "shadow-through-gateway.png");
+  ASSERT_NO_FATAL_FAILURE(connect("alice", "demo-shadow"));
+  EXPECT_LE(start_["details"]["ticket_to_first_byte_us"].get<std::int64_t>(), 1'000'000);
+  expect_desktop_on_screen(*display_, dir_ / "shadow-through-gateway.png");
 
   // The gateway refused both channels the client asked for, by name.
-  ASSERT_TRUE(enclave.wait_event("gateway.channel.refused", "cliprdr"));
-  ASSERT_TRUE(enclave.wait_event("gateway.channel.refused", "rdpdr"));
+  ASSERT_TRUE(enclave_->wait_event("gateway.channel.refused", "cliprdr"));
+  ASSERT_TRUE(enclave_->wait_event("gateway.channel.refused", "rdpdr"));
   // The host's own log lists what it accepted: drdynvc, never cliprdr or rdpdr.
-  auto logs = find_files(enclave.state(), "shadow.log");
-  ASSERT_EQ(logs.size(), 1u);
-  const std::string host_log = read_text(logs[0]);
-  ASSERT_THAT(host_log, HasSubstr("Accepted channels:"));
-  EXPECT_THAT(host_log, HasSubstr(" drdynvc"));
-  EXPECT_THAT(host_log, ::testing::Not(HasSubstr(" cliprdr")));
-  EXPECT_THAT(host_log, ::testing::Not(HasSubstr(" rdpdr")));
+  const std::string log = host_log("shadow.log");
+  ASSERT_THAT(log, HasSubstr("Accepted channels:"));
+  EXPECT_THAT(log, HasSubstr(" drdynvc"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr(" cliprdr")));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr(" rdpdr")));
 
   // An operator sees the session and ends it; the client is disconnected at once.
-  auto list = enclave.tool("enclavectl", {"session", "list"});
-  EXPECT_THAT(list.out, HasSubstr(session));
-  auto ended = enclave.tool("enclavectl", {"session", "end", session, "--reason", "test over"});
-  EXPECT_EQ(ended.exit_code, 0) << ended.err;
-  EXPECT_NE(client->wait(20s), -1) << "xfreerdp still running after session end";
-  auto end = enclave.wait_event("gateway.session.end", session);
-  ASSERT_TRUE(end);
-  EXPECT_THAT((*end)["details"]["reason"].get<std::string>(), HasSubstr("test over"));
-  expect_nothing_crossed(*end, "cliprdr");
-  expect_nothing_crossed(*end, "rdpdr");
+  EXPECT_THAT(enclave_->tool("enclavectl", {"session", "list"}).out, HasSubstr(session_));
+  auto end = end_session("test over");
+  EXPECT_THAT(end["details"]["reason"].get<std::string>(), HasSubstr("test over"));
 }
 
-TEST(RelayEndToEnd, XrdpDesktopLogsInWithInjectedCredentialsAndNeverSeesClipboardOrDrive) {
+TEST_F(RelayEndToEnd, XrdpDesktopLogsInWithInjectedCredentialsAndNeverSeesClipboardOrDrive) {
   if (auto why = skip_reason(sessionmgr::LocalDesktopKind::kXrdp); !why.empty()) {
     GTEST_SKIP() << why;
   }
-  TempDir dir;
-  Enclave enclave(dir);
-  auto ticket = enclave.issue("bob", "demo-xrdp");
-  ASSERT_TRUE(ticket.contains("ticket")) << ticket.dump();
-  const std::string session = ticket["session_id"];
-
   // The client has no user name or password: only the gateway's injected credential can log
   // in to xrdp, so a desktop on screen proves the injection.
-  testing::XDisplay display(dir.path());
-  std::filesystem::create_directories(dir / "share");
-  auto client = display.run_xfreerdp(client_args(enclave, ticket["ticket"], dir / "share"));
-  ASSERT_TRUE(enclave.wait_event("gateway.session.start", session))
-      << enclave.gatewayd().stderr_text();
-  ASSERT_TRUE(enclave.wait_event("gateway.credentials.injected", session));
-  expect_desktop_on_screen(display, dir / "xrdp-through-gateway.png");
+  ASSERT_NO_FATAL_FAILURE(connect("bob", "demo-xrdp"));
+  ASSERT_TRUE(enclave_->wait_event("gateway.credentials.injected", session_));
+  expect_desktop_on_screen(*display_, dir_ / "xrdp-through-gateway.png");
 
-  auto logs = find_files(enclave.state(), "xrdp.log");
-  ASSERT_EQ(logs.size(), 1u);
-  const std::string host_log = read_text(logs[0]);
   // xrdp names every static channel it was offered; it offers cliprdr and rdpdr itself.
-  ASSERT_THAT(host_log, HasSubstr("Adding channel: name drdynvc"));
-  EXPECT_THAT(host_log, ::testing::Not(HasSubstr("Adding channel: name cliprdr")));
-  EXPECT_THAT(host_log, ::testing::Not(HasSubstr("Adding channel: name rdpdr")));
-
-  auto ended = enclave.tool("enclavectl", {"session", "end", session});
-  EXPECT_EQ(ended.exit_code, 0) << ended.err;
-  EXPECT_NE(client->wait(20s), -1);
-  auto end = enclave.wait_event("gateway.session.end", session);
-  ASSERT_TRUE(end);
-  expect_nothing_crossed(*end, "cliprdr");
-  expect_nothing_crossed(*end, "rdpdr");
+  const std::string log = host_log("xrdp.log");
+  ASSERT_THAT(log, HasSubstr("Adding channel: name drdynvc"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("Adding channel: name cliprdr")));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("Adding channel: name rdpdr")));
+  end_session("test over");
 }
 
 // A raw client: TCP, preconnection PDU, X.224 request; returns the socket and the answer.
