@@ -21,12 +21,13 @@
 //               address|desktop unavailable>" (audited by sessiond as ticket.refused)
 //   session.connected     (gatewayd)  {"session_id"}  -> {}
 //   session.disconnected  (gatewayd)  {"session_id", "reason", "ended" (bool: the session
-//       must not be resumed: operator end, maximum time), "bytes": {...}}  -> {}
+//       must not be resumed: operator end, maximum time), "bytes": the per-channel counters
+//       as in gateway.session.list's "channels" (an object of totals is accepted too)}  -> {}
 //       Not ended: the desktop is kept for the tier's grace period for a reconnect.
 //   session.list    (operators)  {}  -> {"sessions": [{"session_id", "user", "device",
 //       "compartment", "tier", "desktop", "state" (issued|active|disconnected|ended),
 //       "started_at", "updated_at"}]}
-//   session.end     (operators)  {"session_id", "reason"}  -> {}
+//   session.end     (operators)  {"session_id", "reason"}  -> {"ended", "gateway"}
 //       Ends the session, tells the gateway to cut it at once, releases the desktop.
 //
 // enclave-gatewayd control socket (default var/run/gatewayd.sock):
