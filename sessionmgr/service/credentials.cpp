@@ -15,6 +15,9 @@
 #include <cstring>
 #include <thread>
 
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
 #include "common/bytes.hpp"
 #include "common/policy.hpp"
 
@@ -42,6 +45,13 @@ struct Fd {
 };
 
 }  // namespace
+
+void openssl_random(std::span<std::uint8_t> out) {
+  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) {
+    spdlog::critical("RAND_bytes failed; stopping");
+    std::abort();
+  }
+}
 
 DesktopCredentials::~DesktopCredentials() {
   secure_wipe(password.data(), password.size());

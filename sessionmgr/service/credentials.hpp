@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,10 @@ struct DesktopCredentials {
   DesktopCredentials& operator=(DesktopCredentials&&) = default;
   ~DesktopCredentials();  // wipes the password
 };
+
+// OpenSSL's RAND_bytes; aborts the process if the CSPRNG fails (no randomness, no secure
+// tickets or passwords: stopping is the only safe answer).
+void openssl_random(std::span<std::uint8_t> out);
 
 // 24 characters of [A-Za-z0-9] with at least one of each class (about 142 bits).
 std::string random_password(const RandomSource& random);

@@ -40,7 +40,6 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
-#include <openssl/rand.h>
 
 #include <cerrno>
 #include <cstring>
@@ -55,6 +54,7 @@
 #include "common/bytes.hpp"
 #include "common/files.hpp"
 #include "common/x509.hpp"
+#include "sessionmgr/service/credentials.hpp"
 #include "sessionmgr/service/rdp_probe.hpp"
 
 namespace enclave::sessionmgr {
@@ -75,25 +75,8 @@ constexpr auto kStopGrace = 3s;
 
 std::string random_hex(std::size_t bytes) {
   Bytes b(bytes);
-  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) {
-    std::random_device rd;
-    for (auto& x : b) x = static_cast<std::uint8_t>(rd());
-  }
+  openssl_random(b);
   return hex_encode(b);
-}
-
-// Letters and digits only: safe in chpasswd input, ini files and command lines.
-std::string random_password(std::size_t length) {
-  static constexpr char kAlphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-  Bytes b(length);
-  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) {
-    std::random_device rd;
-    for (auto& x : b) x = static_cast<std::uint8_t>(rd());
-  }
-  std::string out;
-  for (auto x : b) out.push_back(kAlphabet[x % (sizeof kAlphabet - 1)]);
-  secure_wipe(b.data(), b.size());
-  return out;
 }
 
 // The executable NAME found in PATH (or kChildPath), or empty.
@@ -548,7 +531,7 @@ Status LocalDesktop::Impl::start_shadow() {
 
   // Not checked by the shadow host (-auth is off); random so that nothing relies on it.
   info.user = "shadow-" + random_hex(4);
-  info.password = random_password(24);
+  info.password = random_password(openssl_random);
   return wait_until_ready(kShadowStartTimeout, "freerdp-shadow-cli", info.host_log);
 }
 
@@ -712,7 +695,7 @@ Status LocalDesktop::Impl::start_xrdp() {
   const passwd* pw = ::getpwnam(name.c_str());
   if (pw == nullptr) return fail(Errc::kInternal, "useradd " + name + " left no account");
   account_uid = pw->pw_uid;
-  std::string password = random_password(24);
+  std::string password = random_password(openssl_random);
   auto set = run_command({"chpasswd"}, base_env(), name + ":" + password + "\n");
   if (set.exit_code != 0) {
     return fail(Errc::kUnavailable, "chpasswd for " + name + " failed: " + set.output);

@@ -1,6 +1,5 @@
 #include "sessionmgr/service/session_service.hpp"
 
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -20,14 +19,6 @@ namespace {
 constexpr auto kPreparingLimit = std::chrono::minutes(5);
 // Tickets are forgotten this long after they expired.
 constexpr auto kTicketRetention = std::chrono::hours(1);
-
-void openssl_random(std::span<std::uint8_t> out) {
-  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) {
-    // No randomness means no secure tickets: stopping is the only safe answer.
-    spdlog::critical("RAND_bytes failed; stopping");
-    std::abort();
-  }
-}
 
 // Text from a request that may go into an audit event (which refuses control characters and
 // long fields): kept when clean, else left out.
