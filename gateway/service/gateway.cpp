@@ -186,6 +186,9 @@ Expected<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig config, audit::
 
 Status Gateway::start() {
   auto& m = *impl_;
+  // OpenSSL writes the relay's sockets with write(2): to a client that has gone, that fails
+  // with EPIPE, which would otherwise kill the whole gateway with SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   boost::system::error_code ec;
   auto address = asio::ip::make_address(m.ctx.config.listen_address, ec);
   if (ec) {

@@ -364,6 +364,37 @@ TEST(RelayRobustness, ClientThatStopsReadingIsCutWithoutBufferingTheStream) {
   EXPECT_TRUE(enclave.host().wait_for([](auto& s) { return s[0].ended; }, 5s));
 }
 
+// 4b. A client that closes while the desktop streams to it: its kernel answers the gateway's
+// next write with a reset and the writes after that fail with EPIPE. That session ends, the
+// gateway lives on (EPIPE must not raise SIGPIPE in it) and takes the next analyst.
+TEST(RelayRobustness, ClientVanishingMidStreamEndsOnlyItsSession) {
+  TempDir dir;
+  ScriptHostOptions stream;
+  stream.scenario = HostScenario::kStream;
+  Enclave enclave(dir, {{"streaming", stream}, {"idle", {}}});
+  for (int round = 0; round < 5; ++round) {
+    auto t = issue(enclave, "vanishing-" + std::to_string(round), "streaming");
+    RdpRawClient client;
+    testing::RawClientOptions small;
+    small.receive_buffer = 64 * 1024;
+    auto failed = client.connect(enclave.port(), t.ticket, small);
+    ASSERT_FALSE(failed) << *failed;
+    ASSERT_TRUE(enclave.host().wait_for([&](auto& s) {
+      return s.size() == static_cast<std::size_t>(round + 1) && s.back().streamed > (1u << 20);
+    })) << "the stream did not start";
+    client.drain_and_close();
+    auto end = enclave.wait_event("gateway.session.end", t.session);
+    ASSERT_TRUE(end) << enclave.gatewayd().stderr_text();
+    EXPECT_THAT(reason_of(*end), HasSubstr("client"));
+    ASSERT_TRUE(enclave.gatewayd().running()) << "the gateway died with its client";
+  }
+  auto next = issue(enclave, "next-analyst", "idle");
+  RdpRawClient client;
+  auto failed = client.connect(enclave.port(), next.ticket);
+  ASSERT_FALSE(failed) << *failed;
+  EXPECT_TRUE(client.still_open());
+}
+
 // 5. Idle timeout (2 s) and maximum session time (3 s): each session ends with its reason and
 // the client gets the ultimatum.
 TEST(RelayRobustness, IdleAndMaximumSessionTimeEndTheSession) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <mutex>
 #include <stdexcept>
@@ -667,6 +668,14 @@ bool RdpRawClient::still_open(std::chrono::milliseconds wait) {
   if (!m.ssl) return false;
   auto r = read_some(m.fd, m.ssl.get(), m.inbox, Clock::now() + wait, nullptr);
   return r == ReadStatus::kData || r == ReadStatus::kTimeout;
+}
+
+void RdpRawClient::drain_and_close() {
+  Impl& m = *impl_;
+  std::array<std::uint8_t, 64 * 1024> sink;
+  while (m.fd >= 0 && ::recv(m.fd, sink.data(), sink.size(), MSG_DONTWAIT) > 0) {
+  }
+  close();
 }
 
 void RdpRawClient::close() {

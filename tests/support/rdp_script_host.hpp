@@ -118,6 +118,10 @@ class RdpRawClient {
   // that ends the session); data that arrives is kept for read_until_closed.
   bool still_open(std::chrono::milliseconds wait = std::chrono::milliseconds(200));
   void close();
+  // Reads what the socket holds without waiting, then closes it: with nothing unread the
+  // kernel sends FIN rather than a reset, so the peer's next writes meet a closed socket
+  // (its first one gets a reset back, the ones after it EPIPE).
+  void drain_and_close();
 
  private:
   struct Impl;
