@@ -6,11 +6,13 @@
 #   ./scripts/bench.sh audit        the audit trail only
 #   ./scripts/bench.sh exitcontrol  the exit-control engine only (about 4 minutes)
 #   ./scripts/bench.sh relay        the RDP relay against HAProxy only (about 4 minutes)
+#   ./scripts/bench.sh relay-throughput [ROUNDS]
+#                                   the relay's throughput part only, ROUNDS rounds (default 8)
 set -euo pipefail
 what=${1:-all}
 case $what in
-  all | audit | exitcontrol | relay) ;;
-  *) echo "usage: $0 [all|audit|exitcontrol|relay]" >&2; exit 2 ;;
+  all | audit | exitcontrol | relay | relay-throughput) ;;
+  *) echo "usage: $0 [all|audit|exitcontrol|relay|relay-throughput [ROUNDS]]" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
@@ -154,9 +156,11 @@ CFG
   relays=(--gateway "127.0.0.1:$gw_port" --haproxy "127.0.0.1:$ha_port" --sessiond "$run/sessiond.sock")
   echo "== RDP relay: enclave-gatewayd vs HAProxy $(haproxy -v | sed -n '1s/^HAProxy version \([^ ]*\).*/\1/p')," \
     "one thread each on CPU $relay_cpu, load on CPU $load_cpu (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-  echo "-- throughput: 4 sessions in source mode (16 KiB fast-path PDUs), 2 rounds of 8 s per relay"
+  rounds=${2:-8} seconds=4
+  echo "-- throughput: 4 sessions in source mode (16 KiB fast-path PDUs), $rounds rounds of $seconds s per relay, alternating"
   "${load[@]}" throughput "${relays[@]}" --gateway-pid $gw_pid --haproxy-pid $ha_pid \
-    --streams 4 --seconds 8 --rounds 2 | tee "$results/throughput.json"
+    --streams 4 --seconds "$seconds" --rounds "$rounds" | tee "$results/throughput.json"
+  [[ $what == relay-throughput ]] && exit 0
   echo "-- latency: 64-byte fast-path ping-pong, 20,000 per path, the paths interleaved in 10 rounds"
   "${load[@]}" latency "${relays[@]}" --direct "127.0.0.1:$tls_port" --pings 20000 --rounds 10 \
     | tee "$results/latency.json"
@@ -182,10 +186,10 @@ CFG
     sed 's/^[^ ]* [^ ]* //' "$work/gatewayd.log" | sort | uniq -c | sort -rn | head -5
   fi
 )
-if [[ $what == all || $what == relay ]]; then
-  relay_bench
+if [[ $what == all || $what == relay || $what == relay-throughput ]]; then
+  relay_bench "$@"
 fi
-[[ $what == exitcontrol || $what == relay ]] && exit 0
+[[ $what != all && $what != audit ]] && exit 0
 
 work=$(mktemp -d)
 trap 'kill $auditd 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT

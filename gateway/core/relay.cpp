@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -254,11 +255,28 @@ struct RelayMachine::Impl {
   PduResult<void> handle_drdynvc(ByteSpan tpkt, const DomainPdu& pdu, std::size_t index, Dir dir,
                                  RelayOutput& out);
 
+  std::size_t pass_fast_path(ByteSpan bytes, Dir dir, RelayOutput& out);
+
+  // The size of the whole PDU at the start of `rest`, nullopt while it is incomplete.
+  static PduResult<std::optional<std::size_t>> whole_pdu_size(ByteSpan rest) {
+    auto frame = split_frame(rest);
+    if (!frame) return error_of(frame);
+    using Size = std::optional<std::size_t>;
+    if (!frame->has_value()) return Size{};
+    const std::size_t size = (*frame)->size;
+    if (size > kMaxPduSize) return fail(too_large(kRelay, "PDU length", size, kMaxPduSize));
+    if (size > rest.size()) return Size{};
+    return Size{size};
+  }
+
+  void count_relayed(std::size_t size, Dir dir, std::size_t counter) {
+    auto& c = counters[counter];
+    (dir == Dir::kToHost ? c.to_host : c.to_client) += size;
+  }
   void relay(ByteSpan pdu, Dir dir, std::size_t counter, RelayOutput& out) {
     Bytes& to = dir == Dir::kToHost ? out.to_host : out.to_client;
     to.insert(to.end(), pdu.begin(), pdu.end());
-    auto& c = counters[counter];
-    (dir == Dir::kToHost ? c.to_host : c.to_client) += pdu.size();
+    count_relayed(pdu.size(), dir, counter);
   }
   void drop(ByteSpan pdu, Dir dir, std::size_t counter) {
     auto& c = counters[counter];
@@ -282,27 +300,35 @@ PduResult<void> RelayMachine::Impl::feed(ByteSpan bytes, Dir dir, RelayOutput& o
   std::size_t pos = 0;
   while (pos < input.size()) {
     const ByteSpan rest = input.subspan(pos);
-    auto frame = split_frame(rest);
-    if (!frame) {
-      error = frame.error();
+    auto size = whole_pdu_size(rest);
+    if (!size) {
+      error = size.error();
       return fail(*error);
     }
-    if (!frame->has_value()) break;
-    const std::size_t size = (*frame)->size;
-    if (size > kMaxPduSize) {
-      error = too_large(kRelay, "PDU length", size, kMaxPduSize);
-      return fail(*error);
-    }
-    if (size > rest.size()) break;
-    auto handled = handle_pdu(rest.first(size), dir, out);
+    if (!size->has_value()) break;
+    auto handled = handle_pdu(rest.first(**size), dir, out);
     if (!handled) {
       error = handled.error();
       return fail(*error);
     }
-    pos += size;
+    pos += **size;
   }
   pending.assign(input.begin() + static_cast<std::ptrdiff_t>(pos), input.end());
   return {};
+}
+
+std::size_t RelayMachine::Impl::pass_fast_path(ByteSpan bytes, Dir dir, RelayOutput& out) {
+  const Bytes& pending = dir == Dir::kToHost ? pending_client : pending_host;
+  if (error || !pending.empty()) return 0;
+  std::size_t pos = 0;
+  while (pos < bytes.size() && (bytes[pos] & kFastPathActionMask) == kFastPathActionFastPath) {
+    auto size = whole_pdu_size(bytes.subspan(pos));
+    if (!size || !size->has_value()) break;  // feed() keeps a partial PDU or reports the error
+    count_relayed(**size, dir, kCounterFastPath);
+    pos += **size;
+  }
+  if (pos > 0 && dir == Dir::kToHost) out.client_input = true;
+  return pos;
 }
 
 PduResult<void> RelayMachine::Impl::handle_pdu(ByteSpan pdu, Dir dir, RelayOutput& out) {
@@ -724,6 +750,12 @@ PduResult<void> RelayMachine::from_client(ByteSpan bytes, RelayOutput& out) {
 }
 PduResult<void> RelayMachine::from_host(ByteSpan bytes, RelayOutput& out) {
   return impl_->feed(bytes, Dir::kToClient, out);
+}
+std::size_t RelayMachine::pass_fast_path_from_client(ByteSpan bytes, RelayOutput& out) {
+  return impl_->pass_fast_path(bytes, Dir::kToHost, out);
+}
+std::size_t RelayMachine::pass_fast_path_from_host(ByteSpan bytes, RelayOutput& out) {
+  return impl_->pass_fast_path(bytes, Dir::kToClient, out);
 }
 const std::vector<ChannelCounters>& RelayMachine::counters() const {
   return impl_->counters;

@@ -114,6 +114,12 @@ class RelayMachine {
   // server redirection or legacy RDP encryption); the machine stays failed.
   PduResult<void> from_client(ByteSpan bytes, RelayOutput& out);
   PduResult<void> from_host(ByteSpan bytes, RelayOutput& out);
+  // The length of the leading whole fast-path PDUs of bytes, which the caller relays as they
+  // are, before passing the rest to from_client/from_host: graphics and input then cross
+  // without a copy. They are counted as relayed (and client fast-path as input in out). 0
+  // while earlier bytes from that side are pending or after a failure.
+  std::size_t pass_fast_path_from_client(ByteSpan bytes, RelayOutput& out);
+  std::size_t pass_fast_path_from_host(ByteSpan bytes, RelayOutput& out);
 
   const std::vector<ChannelCounters>& counters() const;
   bool failed() const;

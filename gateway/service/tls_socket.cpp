@@ -69,7 +69,10 @@ asio::awaitable<error_code> TlsSocket::handshake(bool as_server) {
     ERR_clear_error();
     errno = 0;
     const int r = as_server ? SSL_accept(ssl_) : SSL_connect(ssl_);
-    if (r == 1) co_return error_code();
+    if (r == 1) {
+      ERR_clear_error();  // read_now and write_now rely on an empty queue
+      co_return error_code();
+    }
     const int e = SSL_get_error(ssl_, r);
     if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) co_return error_of_call(r);
     if (error_code ec = co_await wait_for(e)) co_return ec;
@@ -82,7 +85,6 @@ asio::awaitable<error_code> TlsSocket::wait_readable() {
 }
 
 std::size_t TlsSocket::read_now(std::span<std::uint8_t> buffer, error_code& ec) {
-  ERR_clear_error();
   errno = 0;
   std::size_t n = 0;
   const int r = SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n);
@@ -96,10 +98,10 @@ std::size_t TlsSocket::read_now(std::span<std::uint8_t> buffer, error_code& ec) 
   return 0;
 }
 
-asio::awaitable<error_code> TlsSocket::write_all(ByteSpan bytes) {
+std::size_t TlsSocket::write_now(ByteSpan bytes, error_code& ec) {
   std::size_t done = 0;
+  ec.clear();
   while (done < bytes.size()) {
-    ERR_clear_error();
     errno = 0;
     std::size_t n = 0;
     const int r = SSL_write_ex(ssl_, bytes.data() + done, bytes.size() - done, &n);
@@ -107,11 +109,20 @@ asio::awaitable<error_code> TlsSocket::write_all(ByteSpan bytes) {
       done += n;
       continue;
     }
-    const int e = SSL_get_error(ssl_, r);
-    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) co_return error_of_call(r);
-    if (error_code ec = co_await wait_for(e)) co_return ec;
+    write_wants_ = SSL_get_error(ssl_, r);
+    ec = error_of_call(r);
+    break;
   }
-  co_return error_code();
+  return done;
+}
+
+asio::awaitable<error_code> TlsSocket::write_all(ByteSpan bytes) {
+  for (;;) {
+    error_code ec;
+    bytes = bytes.subspan(write_now(bytes, ec));
+    if (ec != asio::error::would_block) co_return ec;
+    if ((ec = co_await wait_for(write_wants_))) co_return ec;
+  }
 }
 
 void TlsSocket::send_close_notify() {

@@ -4,6 +4,9 @@
 // the life of the connection (about 136 KiB a session). Here an idle leg holds no record
 // buffers (SSL_MODE_RELEASE_BUFFERS) and bytes go from the kernel to OpenSSL to the caller.
 //
+// The I/O calls do not clear the thread's OpenSSL error queue first (it costs a thread-local
+// lookup per record): every path that can leave an error there empties it.
+//
 // Not thread-safe: every call on one strand. A reader may wait while a write is pending (and
 // the other way round); OpenSSL allows that for application data.
 #pragma once
@@ -44,6 +47,9 @@ class TlsSocket {
   boost::asio::awaitable<boost::system::error_code> wait_readable();
   // Non-blocking read into buffer: bytes read, or 0 with ec set (would_block: wait again).
   std::size_t read_now(std::span<std::uint8_t> buffer, boost::system::error_code& ec);
+  // Non-blocking write: bytes the socket took (whole records), with ec would_block when it
+  // took less than all. The unsent rest must be offered again, first, by the next write.
+  std::size_t write_now(ByteSpan bytes, boost::system::error_code& ec);
   boost::asio::awaitable<boost::system::error_code> write_all(ByteSpan bytes);
   // Sends close_notify if the socket takes it at once; never waits for the peer's.
   void send_close_notify();
@@ -53,6 +59,8 @@ class TlsSocket {
  private:
   boost::asio::awaitable<boost::system::error_code> wait_for(int ssl_error);
   boost::system::error_code error_of_call(int result);
+  // SSL_ERROR_WANT_READ or _WANT_WRITE after write_now stopped early.
+  int write_wants_ = SSL_ERROR_WANT_WRITE;
 
   boost::asio::ip::tcp::socket socket_;
   SSL* ssl_ = nullptr;

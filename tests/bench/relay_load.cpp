@@ -202,7 +202,12 @@ tcp::endpoint parse_endpoint(const std::string& text) {
 
 // ---- /proc ----
 
-double cpu_seconds(int pid) {
+struct CpuTimes {
+  double user = 0, system = 0;
+  double total() const { return user + system; }
+};
+
+CpuTimes cpu_times(int pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
   std::getline(f, line);
@@ -213,7 +218,7 @@ double cpu_seconds(int pid) {
   for (std::string s; rest >> s;) fields.push_back(s);
   // fields[0] is field 3 (state): utime is field 14, stime field 15.
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return (std::stod(fields.at(11)) + std::stod(fields.at(12))) / ticks;
+  return {std::stod(fields.at(11)) / ticks, std::stod(fields.at(12)) / ticks};
 }
 
 long rss_kib(int pid) {
@@ -658,7 +663,11 @@ awaitable<std::unique_ptr<Session>> open_session(asio::io_context& io, asio::ssl
   auto c = std::make_unique<Session>(io, tls);
   const auto t0 = Clock::now();
   auto& socket = c->stream.next_layer();
-  co_await socket.async_connect(t.endpoint, use_awaitable);
+  boost::system::error_code ec;
+  co_await socket.async_connect(t.endpoint, asio::redirect_error(use_awaitable, ec));
+  if (ec)
+    throw Failure("connecting to " + t.name + " at " + t.endpoint.address().to_string() + ":" +
+                  std::to_string(t.endpoint.port()) + ": " + ec.message());
   no_delay(socket);
   if (t.rdp) {
     gw::PreconnectionPdu pcb;
@@ -789,23 +798,25 @@ awaitable<nlohmann::json> throughput_once(Context& ctx, const Target& t, int str
   }
   co_await sleep_for(std::chrono::seconds(1));  // warm-up
   const std::uint64_t b0 = bytes;
-  const double cpu0 = cpu_seconds(t.pid);
+  const CpuTimes cpu0 = cpu_times(t.pid);
   const auto t0 = Clock::now();
   co_await sleep_for(std::chrono::duration<double>(seconds));
   const std::uint64_t b1 = bytes;
-  const double cpu1 = cpu_seconds(t.pid);
+  const CpuTimes cpu1 = cpu_times(t.pid);
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
   for (auto& s : sessions) s->close();
   co_await wait_for(readers, Clock::now() + std::chrono::seconds(5));
   co_await sleep_for(std::chrono::milliseconds(500));  // let the relay tear down
   const double mb = static_cast<double>(b1 - b0) / 1e6;
-  const double cpu = cpu1 - cpu0;
+  const double cpu = cpu1.total() - cpu0.total();
   co_return nlohmann::json{{"relay", t.name},
                            {"streams", streams},
                            {"seconds", elapsed},
                            {"mb", mb},
                            {"mb_per_s", mb / elapsed},
                            {"relay_cpu_s", cpu},
+                           {"relay_user_s", cpu1.user - cpu0.user},
+                           {"relay_system_s", cpu1.system - cpu0.system},
                            {"relay_cpu_utilization", cpu / elapsed},
                            {"mb_per_cpu_s", cpu > 0 ? mb / cpu : 0.0},
                            {"cipher", cipher}};
@@ -815,9 +826,15 @@ nlohmann::json throughput(Context& ctx, const std::vector<Target>& targets, int 
                           double seconds, int rounds) {
   nlohmann::json runs = nlohmann::json::array();
   ctx.run([&]() -> awaitable<void> {
+    // The order alternates between rounds so that a drift of the machine's speed does not
+    // favour whichever relay always goes first.
     for (int r = 0; r < rounds; ++r) {
-      for (const auto& t : targets)
-        runs.push_back(co_await throughput_once(ctx, t, streams, seconds));
+      for (std::size_t i = 0; i < targets.size(); ++i) {
+        const auto& t = targets[r % 2 == 0 ? i : targets.size() - 1 - i];
+        auto run = co_await throughput_once(ctx, t, streams, seconds);
+        run["round"] = r;
+        runs.push_back(std::move(run));
+      }
     }
   });
   nlohmann::json totals = nlohmann::json::object();
@@ -840,6 +857,24 @@ nlohmann::json throughput(Context& ctx, const std::vector<Target>& targets, int 
          totals["gateway"]["mb_per_s"].get<double>() / totals["haproxy"]["mb_per_s"].get<double>()},
         {"mb_per_cpu_s", totals["gateway"]["mb_per_cpu_s"].get<double>() /
                              totals["haproxy"]["mb_per_cpu_s"].get<double>()}};
+    // A shared machine's speed swings by ±15% between rounds of a few seconds; the ratio
+    // within each round (the two relays measured back to back) is steadier.
+    std::vector<double> per_round;
+    for (int r = 0; r < rounds; ++r) {
+      double g = 0, h = 0;
+      for (const auto& run : runs) {
+        if (run["round"] != r) continue;
+        (run["relay"] == "gateway" ? g : h) = run["mb_per_cpu_s"].get<double>();
+      }
+      if (g > 0 && h > 0) per_round.push_back(g / h);
+    }
+    std::sort(per_round.begin(), per_round.end());
+    out["round_ratios_mb_per_cpu_s"] = per_round;
+    if (!per_round.empty()) {
+      const std::size_t n = per_round.size();
+      out["ratio_gateway_to_haproxy"]["mb_per_cpu_s_median_of_rounds"] =
+          n % 2 == 1 ? per_round[n / 2] : (per_round[n / 2 - 1] + per_round[n / 2]) / 2;
+    }
   }
   return out;
 }
@@ -1066,7 +1101,8 @@ void print_summary(const std::filesystem::path& dir) {
               << ratio(r["mb_per_s"]) << "\n"
               << "  per CPU-second: gateway " << num(g["mb_per_cpu_s"]) << " MB, haproxy "
               << num(h["mb_per_cpu_s"]) << " MB; ratio " << ratio(r["mb_per_cpu_s"])
-              << " (target >= 1)\n";
+              << ", median of the rounds' ratios "
+              << ratio(r.value("mb_per_cpu_s_median_of_rounds", 0.0)) << " (target >= 1)\n";
   }
   if (auto l = load("latency.json")) {
     for (const auto& [name, added] : (*l)["added_per_direction_us"].items()) {

@@ -3,7 +3,8 @@
 // then up to 128 bytes fed to that side. Oracles: it never crashes; what it emits toward
 // either side is whole PDUs; no Send Data PDU toward the host uses the id of a denied static
 // channel; the Connect-Initial the host gets names no denied channel; once failed it stays
-// failed and emits nothing.
+// failed and emits nothing; passing the leading fast-path PDUs first
+// (pass_fast_path_from_*) relays exactly what feeding everything does.
 #include <cstdint>
 #include <cstdlib>
 
@@ -63,6 +64,8 @@ void check_to_host(const RelayMachine& m, ByteSpan to_host) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   RelayMachine machine(make_config());
+  // The gateway's way: leading fast-path PDUs pass first. It must relay exactly the same.
+  RelayMachine passing(make_config());
   std::size_t pos = 0;
   while (pos < size) {
     const std::uint8_t header = data[pos++];
@@ -79,6 +82,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (was_failed && (r || !out.to_host.empty() || !out.to_client.empty())) __builtin_trap();
     check_to_host(machine, out.to_host);
     for_each_pdu(out.to_client, [](ByteSpan, FrameKind) {});
+
+    RelayOutput other;
+    const std::size_t n = from_client ? passing.pass_fast_path_from_client(chunk, other)
+                                      : passing.pass_fast_path_from_host(chunk, other);
+    Bytes same_way(chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+    auto r2 = from_client ? passing.from_client(chunk.subspan(n), other)
+                          : passing.from_host(chunk.subspan(n), other);
+    Bytes& fed_same_way = from_client ? other.to_host : other.to_client;
+    same_way.insert(same_way.end(), fed_same_way.begin(), fed_same_way.end());
+    const Bytes& expected_same_way = from_client ? out.to_host : out.to_client;
+    const Bytes& other_way = from_client ? other.to_client : other.to_host;
+    const Bytes& expected_other_way = from_client ? out.to_client : out.to_host;
+    // Even a failing chunk: both relay the PDUs before the failing one.
+    if (r2.has_value() != r.has_value() || other_way != expected_other_way ||
+        same_way != expected_same_way || other.client_input != out.client_input) {
+      __builtin_trap();
+    }
   }
   return 0;
 }

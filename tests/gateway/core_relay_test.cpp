@@ -818,6 +818,88 @@ TEST(Relay, EverySplitOfTheInputGivesTheSameOutput) {
   EXPECT_FALSE(split(whole.out.to_client).empty());
 }
 
+// What the gateway does with every read: the leading fast-path PDUs pass as they are, the
+// rest goes through from_client/from_host.
+RelayOutput pass_then_feed(RelayMachine& m, bool from_client, ByteSpan bytes, Bytes& passed) {
+  RelayOutput o;
+  const std::size_t n =
+      from_client ? m.pass_fast_path_from_client(bytes, o) : m.pass_fast_path_from_host(bytes, o);
+  passed.assign(bytes.begin(), bytes.begin() + static_cast<long>(n));
+  auto r = from_client ? m.from_client(bytes.subspan(n), o) : m.from_host(bytes.subspan(n), o);
+  EXPECT_TRUE(r.has_value()) << r.error().describe();
+  return o;
+}
+
+TEST(Relay, FastPathPrefixPassesWithoutTheMachineCopyingIt) {
+  Session s;
+  s.run(handshake());
+  const Bytes a = fast_path_update(), b = fast_path_update();
+  const Bytes slow = to_client(kIo, demand_active());
+  Bytes passed;
+  // Two whole fast-path PDUs, then a slow-path one and the first byte of a fast-path one:
+  // the prefix is the two; the machine relays the slow-path PDU and keeps the partial.
+  const Bytes read = cat({a, b, slow, Bytes{fast_path_update()[0]}});
+  RelayOutput o = pass_then_feed(s.machine, false, read, passed);
+  EXPECT_EQ(passed, cat({a, b}));
+  EXPECT_EQ(o.to_client, slow);
+  EXPECT_EQ(s.counter("fastpath").to_client, a.size() + b.size());
+  // Pending bytes from the host: nothing passes until the partial PDU is complete.
+  const Bytes update = fast_path_update();
+  const Bytes rest(update.begin() + 1, update.end());
+  o = pass_then_feed(s.machine, false, cat({rest, a}), passed);
+  EXPECT_TRUE(passed.empty());
+  EXPECT_EQ(o.to_client, cat({fast_path_update(), a}));
+  // Client fast-path is input for idle detection.
+  o = pass_then_feed(s.machine, true, fast_path_input(), passed);
+  EXPECT_EQ(passed, fast_path_input());
+  EXPECT_TRUE(o.client_input);
+  EXPECT_TRUE(o.to_host.empty());
+  EXPECT_EQ(s.counter("fastpath").to_host, fast_path_input().size());
+}
+
+TEST(Relay, FastPathPrefixStopsAtWhatTheMachineMustJudge) {
+  Session s;
+  s.run(handshake());
+  Bytes passed;
+  RelayOutput o;
+  // A fast-path length shorter than its own header is left to from_host, which fails.
+  const Bytes bogus{0x00, 0x01, 0x00};
+  EXPECT_EQ(s.machine.pass_fast_path_from_host(bogus, o), 0u);
+  EXPECT_FALSE(s.machine.from_host(bogus, o).has_value());
+  // After a failure nothing passes.
+  EXPECT_EQ(s.machine.pass_fast_path_from_host(fast_path_update(), o), 0u);
+  EXPECT_EQ(s.machine.pass_fast_path_from_client(fast_path_input(), o), 0u);
+}
+
+TEST(Relay, PassingFastPathFirstGivesTheSameStreamsAsFeedingEverything) {
+  auto steps = whole_session();
+  // Fast-path between slow-path PDUs in one read, as a busy desktop sends them.
+  steps.insert(
+      steps.end() - 1,
+      {false, cat({fast_path_update(), to_client(kIo, demand_active()), fast_path_update()})});
+  Session whole;
+  whole.run(steps);
+  RelayMachine passing(config());
+  Bytes to_host, to_client, passed;
+  std::vector<std::pair<Kind, std::string>> events;
+  for (const auto& st : steps) {
+    RelayOutput o = pass_then_feed(passing, st.from_client, st.bytes, passed);
+    Bytes& same_way = st.from_client ? to_host : to_client;
+    same_way.insert(same_way.end(), passed.begin(), passed.end());
+    to_host.insert(to_host.end(), o.to_host.begin(), o.to_host.end());
+    to_client.insert(to_client.end(), o.to_client.begin(), o.to_client.end());
+    for (auto& e : events_of(o)) events.push_back(e);
+  }
+  EXPECT_EQ(to_host, whole.out.to_host);
+  EXPECT_EQ(to_client, whole.out.to_client);
+  EXPECT_EQ(events, events_of(whole.out));
+  ASSERT_EQ(passing.counters().size(), whole.machine.counters().size());
+  for (std::size_t i = 0; i < passing.counters().size(); ++i) {
+    EXPECT_EQ(passing.counters()[i].to_host, whole.machine.counters()[i].to_host) << i;
+    EXPECT_EQ(passing.counters()[i].to_client, whole.machine.counters()[i].to_client) << i;
+  }
+}
+
 TEST(Relay, PduSplitAcrossCallsIsHeldUntilComplete) {
   Session s;
   const Bytes ci = connect_initial();
