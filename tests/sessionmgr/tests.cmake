@@ -11,3 +11,5 @@ endif()
 # Real desktop hosts (Xvfb + freerdp-shadow-cli, xrdp + Xvnc) and the host health probe.
 enclave_test(sessionmgr rdp_probe_test sessionmgr_service)
 enclave_test(sessionmgr local_desktop_test sessionmgr_service)
+# PamLogin against real PAM stacks (pam_matrix from libpam-wrapper, pam_echo, pam_exec).
+enclave_test(sessionmgr pam_login_test sessionmgr_service)
