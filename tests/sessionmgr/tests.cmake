@@ -13,3 +13,5 @@ enclave_test(sessionmgr rdp_probe_test sessionmgr_service)
 enclave_test(sessionmgr local_desktop_test sessionmgr_service)
 # PamLogin against real PAM stacks (pam_matrix from libpam-wrapper, pam_echo, pam_exec).
 enclave_test(sessionmgr pam_login_test sessionmgr_service)
+# LoginService over a real PAM stack (pam_matrix), with admission and tickets controlled.
+enclave_test(sessionmgr login_service_test sessionmgr_service)
