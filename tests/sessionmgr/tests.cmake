@@ -15,3 +15,5 @@ enclave_test(sessionmgr local_desktop_test sessionmgr_service)
 enclave_test(sessionmgr pam_login_test sessionmgr_service)
 # LoginService over a real PAM stack (pam_matrix), with admission and tickets controlled.
 enclave_test(sessionmgr login_service_test sessionmgr_service)
+# Biometric back-off (NIST SP 800-63B).
+enclave_test(sessionmgr biometric_backoff_test sessionmgr_core)
