@@ -103,6 +103,13 @@ struct PamLogin::Impl {
 
 namespace {
 
+LoginStep failed_step(std::string why) {
+  LoginStep step;  // named, not braced: GCC 12 at -O3 misreads the braced form as uninitialised
+  step.state = LoginStep::State::kFailed;
+  step.failure = std::move(why);
+  return step;
+}
+
 LoginMessage message_of(const pam_message& m) {
   const std::string text = m.msg != nullptr ? m.msg : "";
   switch (m.msg_style) {
@@ -176,14 +183,14 @@ void PamLogin::Impl::run() {
   int rc = pam_start_confdir(options.service.c_str(), options.user.c_str(), &conv,
                              options.confdir.empty() ? nullptr : options.confdir.c_str(), &pamh);
   if (rc != PAM_SUCCESS) {
-    finish({LoginStep::State::kFailed, {}, std::string("pam_start: ") + pam_strerror(pamh, rc)});
+    finish(failed_step(std::string("pam_start: ") + pam_strerror(pamh, rc)));
     if (pamh != nullptr) pam_end(pamh, rc);
     return;
   }
   auto fail_at = [&](const char* step) {
     std::string why = std::string(step) + ": " + pam_strerror(pamh, rc);
     if (!data.failure.empty()) why += " (" + data.failure + ")";
-    return LoginStep{LoginStep::State::kFailed, {}, why};
+    return failed_step(why);
   };
   const std::string device = "ENCLAVE_DEVICE=" + options.device;
   rc = pam_set_item(pamh, PAM_RHOST, options.remote_host.c_str());
@@ -238,8 +245,11 @@ LoginStep PamLogin::next(std::chrono::milliseconds wait) {
     return m.result.has_value() || (!m.cancelled && m.waiting && !m.answered);
   });
   if (m.result) return *m.result;
-  if (!ready) return {LoginStep::State::kFailed, {}, "timed out waiting for the PAM stack"};
-  return {LoginStep::State::kMessage, *m.waiting, {}};
+  if (!ready) return failed_step("timed out waiting for the PAM stack");
+  LoginStep step;
+  step.state = LoginStep::State::kMessage;
+  step.message = *m.waiting;
+  return step;
 }
 
 Status PamLogin::answer(std::optional<std::string> response) {
