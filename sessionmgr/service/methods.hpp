@@ -30,6 +30,22 @@
 //   session.end     (operators)  {"session_id", "reason"}  -> {"ended", "gateway"}
 //       Ends the session, tells the gateway to cut it at once, releases the desktop.
 //
+//   login.start     (gatewayd: the kiosk's create_session)
+//       params  {"user", "device" (the id in its verified certificate), "source" (IP address),
+//                "certificate_sha256" (hex SHA-256 of the device certificate, DER)}
+//       result  {"login_id" (32 hex chars), "step": see below, "not_before_ms" (unix ms: send
+//                the step to the kiosk no earlier)}
+//   login.answer    (gatewayd)  {"login_id", "response" (absent for info/error)} -> as start
+//   login.cancel    (gatewayd)  {"login_id", "reason"} -> {}
+//       step: {"type": "auth_message", "auth_message_type": visible|secret|info|error|
+//       fingerprint, "auth_message"} | {"type": "error", "error_type": "auth_error",
+//       "description"} | {"type": "success", "ticket", "expires_at", "session_id",
+//       "desktop": {"id", "host", "port"}}. Every failure is the same error step, sent after
+//       the same delay; the audit log has the reason.
+//   registry.pools  (gatewayd)  {} -> {"version", "sites": [{"site", "ike_identity",
+//       "pools": ["10.8.0.0/24", ...]}] (approved, unexpired sites only),
+//       "revoked_certificates": [hex SHA-256 of each revoked device certificate, DER]}
+//
 // enclave-gatewayd control socket (default var/run/gatewayd.sock):
 //   gateway.session.end   (sessiond)  {"session_id", "reason"}  -> {"found": bool}
 //   gateway.session.list  (sessiond, operators)  {}  -> {"sessions": [{"session_id",
@@ -45,6 +61,10 @@ inline constexpr const char* kSessionConnected = "session.connected";
 inline constexpr const char* kSessionDisconnected = "session.disconnected";
 inline constexpr const char* kSessionList = "session.list";
 inline constexpr const char* kSessionEnd = "session.end";
+inline constexpr const char* kLoginStart = "login.start";
+inline constexpr const char* kLoginAnswer = "login.answer";
+inline constexpr const char* kLoginCancel = "login.cancel";
+inline constexpr const char* kRegistryPools = "registry.pools";
 inline constexpr const char* kGatewaySessionEnd = "gateway.session.end";
 inline constexpr const char* kGatewaySessionList = "gateway.session.list";
 
