@@ -19,6 +19,9 @@ PACKAGES=(
   # libfprint (its virtual_device and virtual_image drivers in tests)
   libpam0g-dev libpam-modules libpam-wrapper libpamtest0-dev
   libfprint-2-dev libglib2.0-dev
+  # IPsec: the gateway's VICI check is tested against two real charon daemons in network
+  # namespaces
+  strongswan-charon strongswan-swanctl
   python3 procps util-linux iproute2 passwd
 )
 

@@ -20,3 +20,9 @@ if(TARGET enclave-gatewayd AND TARGET enclave-sessiond)
   add_dependencies(gateway_relay_robustness_test enclave-gatewayd enclave-sessiond
                    enclave-auditd enclave-audit enclavectl)
 endif()
+
+# The VICI address check against two real charon daemons in network namespaces (skips
+# without root, network namespaces or strongSwan).
+if(TARGET gateway_service)
+  enclave_test(gateway vici_test gateway_service)
+endif()
