@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/cli.hpp"
+#include "common/result.hpp"
+#include "sessionmgr/core/policy.hpp"
 
 namespace enclave::ctl {
 
@@ -26,7 +28,24 @@ int call_service(Context& ctx, const std::filesystem::path& socket, const std::s
                  nlohmann::json params, std::chrono::milliseconds timeout,
                  const std::function<void(const nlohmann::json&)>& show);
 
+// policies/sessions.toml, with paths under the state directory.
+Expected<sessionmgr::SessionPolicy> load_sessions_policy(const Context& ctx);
+// Calls one method of enclave-sessiond (its socket from sessions.toml), as call_service.
+int call_sessiond(Context& ctx, const char* method, nlohmann::json params,
+                  const std::function<void(const nlohmann::json&)>& show);
+// The gateway's certificate and key as gateway.toml's [gateway] names them (defaults
+// keys/gateway.crt and keys/gateway.key), under the state directory.
+struct GatewayFiles {
+  std::filesystem::path certificate, private_key;
+};
+Expected<GatewayFiles> gateway_files(const Context& ctx);
+// A field of a result for a table cell: the string itself, "-" when absent, null or empty,
+// other JSON as its text.
+std::string text(const nlohmann::json& v, const char* key);
+
 void add_audit_commands(CLI::App& app, Context& context);
 void add_session_commands(CLI::App& app, Context& context);
+// The registry (users, sites, devices, projects, enrolments) and the local CA.
+void add_registry_commands(CLI::App& app, Context& context);
 
 }  // namespace enclave::ctl

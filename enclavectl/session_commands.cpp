@@ -1,7 +1,6 @@
 // enclavectl ticket issue | session list | session end: the session manager (enclave-sessiond).
 #include <iostream>
 
-#include "common/files.hpp"
 #include "common/x509.hpp"
 #include "enclavectl/commands.hpp"
 #include "sessionmgr/core/policy.hpp"
@@ -17,12 +16,26 @@ struct IssueOptions {
   std::string user, device, source, compartment, site_class;
 };
 
-// Calls one method of enclave-sessiond; prints the result as JSON or through `show`.
+// The pin for the gateway's certificate as xfreerdp takes it, read from gateway.toml's
+// certificate; empty when this host has no readable gateway certificate.
+std::string gateway_pin_argument(const Context& ctx) {
+  auto files = gateway_files(ctx);
+  if (!files) return {};
+  auto fingerprint = x509::xfreerdp_fingerprint_of_file(files->certificate);
+  return fingerprint ? "/cert:fingerprint:sha256:" + *fingerprint : std::string();
+}
+
+}  // namespace
+
+Expected<sessionmgr::SessionPolicy> load_sessions_policy(const Context& ctx) {
+  auto document = cli::load_policy(ctx.common, "sessions.toml");
+  if (!document) return error_of(document);
+  return sessionmgr::load_session_policy(*document, ctx.common.state_dir);
+}
+
 int call_sessiond(Context& ctx, const char* method, nlohmann::json params,
                   const std::function<void(const nlohmann::json&)>& show) {
-  auto document = cli::load_policy(ctx.common, "sessions.toml");
-  if (!document) return cli::report_error(document.error());
-  auto policy = sessionmgr::load_session_policy(*document, ctx.common.state_dir);
+  auto policy = load_sessions_policy(ctx);
   if (!policy) return cli::report_error(policy.error());
   return call_service(ctx, policy->sessiond.socket, method, std::move(params),
                       std::chrono::minutes(2), show);
@@ -34,22 +47,6 @@ std::string text(const nlohmann::json& v, const char* key) {
   if (it->is_string()) return it->get<std::string>().empty() ? "-" : it->get<std::string>();
   return it->dump();
 }
-
-// The pin for the gateway's certificate as xfreerdp takes it, read from gateway.toml's
-// certificate; empty when this host has no readable gateway certificate.
-std::string gateway_pin_argument(const Context& ctx) {
-  auto document = cli::load_policy(ctx.common, "gateway.toml");
-  if (!document) return {};
-  auto gateway = document->root().table("gateway");
-  if (!gateway || !*gateway) return {};
-  auto path = (*gateway)->string_or("certificate", "keys/gateway.crt");
-  if (!path) return {};
-  auto fingerprint =
-      x509::xfreerdp_fingerprint_of_file(under_state_dir(ctx.common.state_dir, *path));
-  return fingerprint ? "/cert:fingerprint:sha256:" + *fingerprint : std::string();
-}
-
-}  // namespace
 
 void add_session_commands(CLI::App& app, Context& ctx) {
   auto* ticket = app.add_subcommand("ticket", "one-time tickets (enclave-sessiond)");

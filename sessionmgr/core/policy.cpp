@@ -355,9 +355,9 @@ Expected<Compartment> read_compartment(const policy::Table& c, const std::string
 }
 
 Status read_sessiond(const policy::Table& t, const fs::path& state_dir, SessiondSettings& s) {
-  ENCLAVE_TRY(
-      t.reject_unknown({"socket", "database", "audit_socket", "gateway_socket", "gateway_address",
-                        "desktop_dir", "ticket_ttl_s", "health_check_s", "operators", "gateways"}));
+  ENCLAVE_TRY(t.reject_unknown({"socket", "database", "registry", "print_key", "ca_certificate",
+                                "audit_socket", "gateway_socket", "gateway_address", "desktop_dir",
+                                "ticket_ttl_s", "health_check_s", "operators", "gateways"}));
   auto path = [&](std::string_view key, std::string fallback, fs::path& out) -> Status {
     auto v = t.nonempty_string_or(key, std::move(fallback));
     if (!v) return error_of(v);
@@ -366,6 +366,9 @@ Status read_sessiond(const policy::Table& t, const fs::path& state_dir, Sessiond
   };
   ENCLAVE_TRY(path("socket", "run/sessiond.sock", s.socket));
   ENCLAVE_TRY(path("database", "sessionmgr/sessions.db", s.database));
+  ENCLAVE_TRY(path("registry", "sessionmgr/registry.db", s.registry));
+  ENCLAVE_TRY(path("print_key", "keys/prints.key", s.print_key));
+  ENCLAVE_TRY(path("ca_certificate", "keys/ca/ca.crt", s.ca_certificate));
   ENCLAVE_TRY(path("audit_socket", "run/auditd.sock", s.audit_socket));
   ENCLAVE_TRY(path("gateway_socket", "run/gatewayd.sock", s.gateway_socket));
   ENCLAVE_TRY(path("desktop_dir", "sessionmgr/desktops", s.desktop_dir));

@@ -86,6 +86,9 @@ struct Compartment {
 struct SessiondSettings {
   std::filesystem::path socket;                    // default run/sessiond.sock
   std::filesystem::path database;                  // default sessionmgr/sessions.db
+  std::filesystem::path registry;                  // default sessionmgr/registry.db
+  std::filesystem::path print_key;                 // default keys/prints.key (0600)
+  std::filesystem::path ca_certificate;            // default keys/ca/ca.crt (ca.key beside it)
   std::filesystem::path audit_socket;              // default run/auditd.sock
   std::filesystem::path gateway_socket;            // default run/gatewayd.sock
   std::string gateway_address = "127.0.0.1:3390";  // what thin clients connect to

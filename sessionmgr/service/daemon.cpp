@@ -18,7 +18,9 @@
 #include "common/ipc/server.hpp"
 #include "sessionmgr/service/local_desktop.hpp"
 #include "sessionmgr/service/methods.hpp"
+#include "sessionmgr/service/params.hpp"
 #include "sessionmgr/service/rdp_probe.hpp"
+#include "sessionmgr/service/registry_service.hpp"
 #include "sessionmgr/service/session_service.hpp"
 
 namespace enclave::sessionmgr {
@@ -58,24 +60,6 @@ bool listed(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-// A required string parameter of at most max bytes.
-Expected<std::string> text_param(const nlohmann::json& params, const char* key,
-                                 std::size_t max = 256, bool required = true) {
-  auto it = params.find(key);
-  if (it == params.end() || it->is_null()) {
-    if (!required) return std::string();
-    return fail(Errc::kInvalidArgument, std::string("missing \"") + key + "\"");
-  }
-  if (!it->is_string())
-    return fail(Errc::kInvalidArgument, std::string("\"") + key + "\" must be a string");
-  const auto& s = it->get_ref<const std::string&>();
-  if (s.size() > max) {
-    return fail(Errc::kInvalidArgument,
-                std::string("\"") + key + "\" is longer than " + std::to_string(max) + " bytes");
-  }
-  return s;
-}
-
 // The gateway's byte counts as flat totals: either an object of counters ({"to_host": N, ...})
 // or its per-channel list ([{"name", "to_host", "to_client", "dropped_to_host",
 // "dropped_to_client", ...}]), which becomes totals plus "<channel>.<counter>" entries.
@@ -110,6 +94,7 @@ struct Daemon::Impl : ipc::Handler {
   uid_t own_uid = ::getuid();
   std::unique_ptr<AppenderSink> audit;
   std::unique_ptr<SessionService> service;
+  std::unique_ptr<RegistryService> registry;
 
   asio::io_context io;
   asio::thread_pool pool{kWorkers};
@@ -140,10 +125,12 @@ struct Daemon::Impl : ipc::Handler {
   void handle(const ipc::PeerCredentials& peer, ipc::Request request,
               ipc::Responder respond) override {
     const std::string& m = request.method;
-    const bool operator_method =
-        m == methods::kTicketIssue || m == methods::kSessionList || m == methods::kSessionEnd;
+    const bool operator_method = m == methods::kTicketIssue || m == methods::kSessionList ||
+                                 m == methods::kSessionEnd ||
+                                 RegistryService::is_operator_method(m);
     const bool gateway_method = m == methods::kTicketRedeem || m == methods::kSessionConnected ||
-                                m == methods::kSessionDisconnected;
+                                m == methods::kSessionDisconnected ||
+                                RegistryService::is_gateway_method(m);
     if (!operator_method && !gateway_method) {
       return respond(ipc::Response::failure(
           request.id, {Errc::kInvalidArgument, "unknown method " + m.substr(0, 64)}));
@@ -163,6 +150,9 @@ struct Daemon::Impl : ipc::Handler {
   Expected<nlohmann::json> dispatch(const ipc::PeerCredentials& peer, const ipc::Request& r) {
     const auto& p = r.params;
     const std::string& m = r.method;
+    if (RegistryService::is_operator_method(m) || RegistryService::is_gateway_method(m)) {
+      return registry->call(m, p, peer.user);
+    }
     if (m == methods::kTicketIssue) {
       IssueRequest req;
       auto user = text_param(p, "user", 128);
@@ -228,6 +218,7 @@ struct Daemon::Impl : ipc::Handler {
       if (!ticking.exchange(true)) {
         asio::post(pool, [this] {
           service->tick();
+          registry->tick();
           ticking = false;
         });
       }
@@ -281,6 +272,14 @@ Expected<std::unique_ptr<Daemon>> Daemon::open(SessionPolicy policy) {
     auto found = r->find("found");
     return found != r->end() && found->is_boolean() && found->get<bool>();
   };
+  RegistryOptions registry_options{
+      policy.sessiond.registry, policy.sessiond.print_key, policy.sessiond.ca_certificate, {}};
+  for (const auto& [name, compartment] : policy.compartments) {
+    registry_options.compartments.insert(name);
+  }
+  auto registry = RegistryService::open(std::move(registry_options), {impl->audit.get(), {}, {}});
+  if (!registry) return error_of(registry);
+  impl->registry = std::move(registry).value();
   auto service = SessionService::open(std::move(policy), std::move(deps));
   if (!service) return error_of(service);
   impl->service = std::move(service).value();

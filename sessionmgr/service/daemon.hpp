@@ -2,14 +2,15 @@
 //
 // Who may call what is decided from the peer's kernel credentials (SO_PEERCRED), never from
 // anything the client says:
-//   ticket.issue, session.list, session.end        the daemon's own uid, root, or a user named
-//                                                  in [sessiond] operators
-//   ticket.redeem, session.connected/disconnected  the daemon's own uid, root, or a user named
-//                                                  in [sessiond] gateways
+//   ticket.issue, session.list, session.end,       the daemon's own uid, root, or a user named
+//   the registry's changes and lists               in [sessiond] operators
+//   ticket.redeem, session.connected/disconnected, the daemon's own uid, root, or a user named
+//   registry.pools, registry.enrolment.record      in [sessiond] gateways
 // Anyone else is refused at connect time.
 //
 // Requests run on a small thread pool (a desktop starting does not hold up a redemption).
-// Timers: every second the session timers (ticket expiry, grace, maximum time, ticket cleanup);
+// Timers: every second the session timers (ticket expiry, grace, maximum time, ticket cleanup)
+// and the registry's lapsed approvals;
 // every health_check_s the desktop health checks. Events go to enclave-auditd through an
 // audit::Appender; while it is unhealthy no ticket is issued or redeemed (fail closed).
 // SIGTERM/SIGINT: stop serving, end every open session (telling the gateway), stop the local

@@ -44,7 +44,49 @@
 //       the same delay; the audit log has the reason.
 //   registry.pools  (gatewayd)  {} -> {"version", "sites": [{"site", "ike_identity",
 //       "pools": ["10.8.0.0/24", ...]}] (approved, unexpired sites only),
-//       "revoked_certificates": [hex SHA-256 of each revoked device certificate, DER]}
+//       "revoked_certificates": [hex SHA-256 of each revoked device certificate, DER],
+//       "revoked_serials": [hex serial of each]}. "version" changes with every change of the
+//       registry, an approval lapsing included.
+//
+//   The registry (registry_service.hpp), for operators (`enclavectl user|site|device|project|
+//   enrolment ...`). Times are RFC 3339 UTC ("2027-03-31T00:00:00Z"); a request may give a
+//   date alone ("2027-03-31", midnight UTC). Every change answers with the changed object as
+//   its list shows it, and is refused with invalid_argument, not_found, already_exists,
+//   conflict or permission naming the field or object; changes and refusals are audited.
+//   registry.user.add        {"user", "name", "roles": [analyst|steward|auditor|
+//                             site_manager|operator]}
+//   registry.user.set_roles  {"user", "roles"}
+//   registry.user.disable    {"user"}
+//   registry.user.list       {} -> {"users": [{"user", "name", "roles", "disabled",
+//                             "created_at", "updated_at"}]}
+//   registry.site.add        {"site", "name", "ike_identity", "site_class" (default
+//                             "security-room"), "pools": ["10.8.0.0/24", "2001:db8:5::/64"]}
+//   registry.site.approve    {"site", "expires", "audited" (the security audit's date; default
+//                             now)}: from registered, suspended or approved (renewal)
+//   registry.site.suspend    {"site", "reason"}: approved -> suspended
+//   registry.site.revoke     {"site", "reason"}: final
+//   registry.site.list       {} -> {"sites": [{"site", "name", "ike_identity", "site_class",
+//                             "pools", "state", "audited_at", "expires_at", "may_log_in"}]}
+//   registry.device.add      {"device", "site", "certificate" (PEM, CN = device, issued by the
+//                             local CA for clientAuth)} -> {"device", "site", "state", "serial",
+//                             "certificate_sha256", "public_key" (hex), "created_at"}
+//   registry.device.revoke   {"device", "reason"}: also revokes its enrolments and prints
+//   registry.device.list     {"site" (optional)} -> {"devices": [...]}
+//   registry.project.add     {"project", "title", "valid_from", "valid_until"}
+//   registry.project.add_member | remove_member  {"project", "user"}
+//   registry.project.grant   {"project", "compartment" (one sessions.toml defines)}
+//   registry.project.list    {} -> {"projects": [{"project", "title", "valid_from",
+//                             "valid_until", "valid_now", "members", "compartments"}]}
+//   registry.enrolment.approve  {"user", "device", "approver" (a steward, not the user)}: the
+//                             kiosk may record one print; approving an enrolled one re-enrols
+//   registry.enrolment.revoke   {"user", "device", "reason"}: the print's ciphertext is deleted
+//   registry.enrolment.list     {"user" (optional)} -> {"enrolments": [{"id", "user",
+//                             "device", "state", "approved_by", "approved_at", "enrolled_at",
+//                             "revoked_at", "print_id"}]}
+//   registry.enrolment.record   (gatewayd: the kiosk enrolled a finger) {"user", "device"
+//                             (from its verified certificate), "print" (base64 of the serialised
+//                             libfprint print, at most 64 KiB)} -> {"print_id"}; needs an
+//                             approved enrolment, replaces the previous print
 //
 // enclave-gatewayd control socket (default var/run/gatewayd.sock):
 //   gateway.session.end   (sessiond)  {"session_id", "reason"}  -> {"found": bool}
@@ -65,6 +107,27 @@ inline constexpr const char* kLoginStart = "login.start";
 inline constexpr const char* kLoginAnswer = "login.answer";
 inline constexpr const char* kLoginCancel = "login.cancel";
 inline constexpr const char* kRegistryPools = "registry.pools";
+inline constexpr const char* kRegistryUserAdd = "registry.user.add";
+inline constexpr const char* kRegistryUserSetRoles = "registry.user.set_roles";
+inline constexpr const char* kRegistryUserDisable = "registry.user.disable";
+inline constexpr const char* kRegistryUserList = "registry.user.list";
+inline constexpr const char* kRegistrySiteAdd = "registry.site.add";
+inline constexpr const char* kRegistrySiteApprove = "registry.site.approve";
+inline constexpr const char* kRegistrySiteSuspend = "registry.site.suspend";
+inline constexpr const char* kRegistrySiteRevoke = "registry.site.revoke";
+inline constexpr const char* kRegistrySiteList = "registry.site.list";
+inline constexpr const char* kRegistryDeviceAdd = "registry.device.add";
+inline constexpr const char* kRegistryDeviceRevoke = "registry.device.revoke";
+inline constexpr const char* kRegistryDeviceList = "registry.device.list";
+inline constexpr const char* kRegistryProjectAdd = "registry.project.add";
+inline constexpr const char* kRegistryProjectAddMember = "registry.project.add_member";
+inline constexpr const char* kRegistryProjectRemoveMember = "registry.project.remove_member";
+inline constexpr const char* kRegistryProjectGrant = "registry.project.grant";
+inline constexpr const char* kRegistryProjectList = "registry.project.list";
+inline constexpr const char* kRegistryEnrolmentApprove = "registry.enrolment.approve";
+inline constexpr const char* kRegistryEnrolmentRevoke = "registry.enrolment.revoke";
+inline constexpr const char* kRegistryEnrolmentList = "registry.enrolment.list";
+inline constexpr const char* kRegistryEnrolmentRecord = "registry.enrolment.record";
 inline constexpr const char* kGatewaySessionEnd = "gateway.session.end";
 inline constexpr const char* kGatewaySessionList = "gateway.session.list";
 

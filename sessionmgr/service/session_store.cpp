@@ -1,4 +1,5 @@
 #include "sessionmgr/service/session_store.hpp"
+#include "sessionmgr/service/store_time.hpp"
 
 #include <algorithm>
 #include <array>
@@ -57,19 +58,6 @@ constexpr std::array<store::Migration, 1> kMigrations = {{{1, kSchemaV1}}};
 constexpr std::string_view kSessionColumns =
     "id, user, device, source, compartment, tier, desktop_id, state, created_ms, started_ms, "
     "updated_ms, grace_until_ms, ended_ms, end_reason, connects";
-
-std::optional<TimePoint> optional_time(const store::Statement& s, int col) {
-  if (s.column_is_null(col)) return std::nullopt;
-  return from_ms(s.column_int64(col));
-}
-
-void bind_optional(store::Statement& s, int index, const std::optional<TimePoint>& t) {
-  if (t) {
-    s.bind(index, to_ms(*t));
-  } else {
-    s.bind_null(index);
-  }
-}
 
 Session read_session(const store::Statement& s) {
   Session out;

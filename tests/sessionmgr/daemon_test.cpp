@@ -1,7 +1,9 @@
 // The real enclave-sessiond with the real enclave-auditd, driven by the real enclavectl: issue a
 // ticket, redeem it once (as the gateway does), list, end (the gateway's control socket is a
 // small fake here that records the call), and find every step in the audit log. The desktop is
-// a real local shadow desktop (Xvfb + freerdp-shadow-cli), probed over RDP.
+// a real local shadow desktop (Xvfb + freerdp-shadow-cli), probed over RDP. And the registry:
+// the local CA, a kitted device, sites, users, an enrolment and its print, revocation, as the
+// operator and the gateway see them.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,11 +14,17 @@
 #include <mutex>
 #include <thread>
 
+#include <sys/stat.h>
+
+#include "common/files.hpp"
 #include "common/ipc/client.hpp"
 #include "common/ipc/server.hpp"
+#include "common/x509.hpp"
 #include "sessionmgr/service/local_desktop.hpp"
 #include "sessionmgr/service/methods.hpp"
+#include "sessionmgr/service/print_vault.hpp"
 #include "sessionmgr/service/rdp_probe.hpp"
+#include "sessionmgr/service/registry_store.hpp"
 #include "tests/support/process.hpp"
 
 namespace enclave::sessionmgr {
@@ -297,6 +305,149 @@ TEST_F(SessionDaemon, StaticHostLeavesThePoolWhenItStopsAnswering) {
   EXPECT_EQ(healthy[0]["object"], desktop_id);
   ASSERT_EQ(unhealthy.size(), 1u);
   EXPECT_EQ(unhealthy[0]["object"], desktop_id);
+}
+
+mode_t mode_of(const std::filesystem::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+  return st.st_mode & 07777;
+}
+
+TEST_F(SessionDaemon, RegistryKitsADeviceTheGatewayAdmitsUntilItIsRevoked) {
+  std::ofstream(dir_ / "policies" / "gateway.toml") << "[gateway]\n";
+  auto auditd = start("enclave-auditd", auditd_socket());
+  auto sessiond = start("enclave-sessiond", sessiond_socket());
+  auto ctl = [&](std::vector<std::string> args) { return tool("enclavectl", std::move(args)); };
+  const auto kit = dir_ / "kit";
+
+  // The CA first, once; then the gateway's certificate from it.
+  auto ca = ctl({"ca", "init"});
+  ASSERT_EQ(ca.exit_code, 0) << ca.err;
+  EXPECT_EQ(mode_of(state() / "keys/ca/ca.key"), 0600u);
+  auto again = ctl({"ca", "init"});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_THAT(again.err, HasSubstr("never overwritten"));
+  auto gw_cert = ctl({"gateway", "cert", "--name", "gw.example", "--name", "127.0.0.1"});
+  ASSERT_EQ(gw_cert.exit_code, 0) << gw_cert.err;
+  const auto ca_pem = read_file(state() / "keys/ca/ca.crt").value();
+  EXPECT_TRUE(x509::verify_issued_by(read_file(state() / "keys/gateway.crt").value(), ca_pem,
+                                     x509::Purpose::kServer));
+  EXPECT_EQ(ctl({"gateway", "cert"}).exit_code, 2) << "not replaced without --replace";
+
+  // No kit for a site the registry does not know: nothing is left behind.
+  auto orphan = ctl({"device", "kit", "room-a", "--id", "kiosk-1", "--out", kit.string()});
+  EXPECT_EQ(orphan.exit_code, 2);
+  EXPECT_THAT(orphan.err, HasSubstr("no site room-a"));
+  EXPECT_FALSE(std::filesystem::exists(kit / "device.key"));
+
+  ASSERT_EQ(ctl({"user", "add", "alice", "--name", "Alice", "--role", "analyst"}).exit_code, 0);
+  ASSERT_EQ(ctl({"user", "add", "sam", "--role", "steward"}).exit_code, 0);
+  auto site = ctl({"site", "add", "room-a", "--name", "Room A", "--ike-id", "room-a.example",
+                   "--pool", "10.8.0.0/24", "--pool", "2001:db8:5::/64"});
+  ASSERT_EQ(site.exit_code, 0) << site.err;
+  EXPECT_THAT(site.out, HasSubstr("registered, no login"));
+  auto approved = ctl({"site", "approve", "room-a", "--until", "2099-01-01"});
+  ASSERT_EQ(approved.exit_code, 0) << approved.err;
+  EXPECT_THAT(approved.out, HasSubstr("may log in until 2099-01-01T00:00:00Z"));
+
+  auto kitted = ctl({"device", "kit", "room-a", "--id", "kiosk-1", "--out", kit.string()});
+  ASSERT_EQ(kitted.exit_code, 0) << kitted.err << sessiond->stderr_text();
+  EXPECT_THAT(kitted.out, HasSubstr("kitted device kiosk-1 of site room-a"));
+  EXPECT_EQ(mode_of(kit / "device.key"), 0600u);
+  const auto device_pem = read_file(kit / "device.crt").value();
+  EXPECT_EQ(read_file(kit / "ca.crt").value(), ca_pem);
+  EXPECT_TRUE(x509::verify_issued_by(device_pem, ca_pem, x509::Purpose::kClient));
+  EXPECT_THAT(read_file(kit / "gateway.pin").value(),
+              HasSubstr(x509::spki_sha256_hex_of_file(state() / "keys/gateway.crt").value()));
+  auto twice = ctl({"device", "kit", "room-a", "--id", "kiosk-2", "--out", kit.string()});
+  EXPECT_EQ(twice.exit_code, 2);
+  EXPECT_THAT(twice.err, HasSubstr("never overwritten"));
+  auto devices = ctl({"device", "list"});
+  EXPECT_THAT(devices.out, HasSubstr("kiosk-1"));
+  EXPECT_THAT(devices.out, HasSubstr("active"));
+
+  // What the gateway fetches.
+  auto gw = ipc::Client::connect(sessiond_socket());
+  ASSERT_TRUE(gw) << gw.error().describe();
+  auto pools = gw->call(methods::kRegistryPools, nlohmann::json::object());
+  ASSERT_TRUE(pools) << pools.error().describe();
+  ASSERT_EQ((*pools)["sites"].size(), 1u);
+  EXPECT_EQ((*pools)["sites"][0]["pools"],
+            nlohmann::json::array({"10.8.0.0/24", "2001:db8:5::/64"}));
+  EXPECT_TRUE((*pools)["revoked_certificates"].empty());
+  const std::int64_t version = (*pools)["version"];
+
+  // Enrolment: a steward approves, never the user; the kiosk's print arrives through the gateway.
+  auto self = ctl({"enrolment", "approve", "alice", "kiosk-1", "--by", "alice"});
+  EXPECT_EQ(self.exit_code, 2);
+  EXPECT_THAT(self.err, HasSubstr("cannot approve their own"));
+  ASSERT_EQ(ctl({"enrolment", "approve", "alice", "kiosk-1", "--by", "sam"}).exit_code, 0);
+  auto recorded = gw->call(methods::kRegistryEnrolmentRecord,
+                           {{"user", "alice"},
+                            {"device", "kiosk-1"},
+                            {"print", base64_encode(as_bytes("a serialised print"))}});
+  ASSERT_TRUE(recorded) << recorded.error().describe();
+  const std::string print_id = (*recorded)["print_id"];
+  EXPECT_THAT(ctl({"enrolment", "list"}).out, HasSubstr(print_id));
+  {
+    // As the PAM module reads it: read-only, the vault key from the state directory.
+    auto db = registry::open_registry_database(state() / "sessionmgr/registry.db",
+                                               store::Access::kReadOnly);
+    ASSERT_TRUE(db) << db.error().describe();
+    auto prints = registry::enrolled_prints(*db, "alice", "kiosk-1");
+    ASSERT_TRUE(prints);
+    ASSERT_EQ(prints->size(), 1u);
+    EXPECT_EQ(mode_of(state() / "keys/prints.key"), 0600u);
+    auto vault = PrintVault::load(state() / "keys/prints.key", PrintVault::KeyFile::kMustExist);
+    ASSERT_TRUE(vault);
+    auto print = vault->open((*prints)[0].ciphertext, {"alice", "kiosk-1", print_id});
+    ASSERT_TRUE(print) << print.error().describe();
+    EXPECT_EQ(as_chars(*print), "a serialised print");
+    auto device = registry::find_device(*db, "kiosk-1");
+    ASSERT_TRUE(device && *device);
+    EXPECT_EQ((*device)->public_key, x509::inspect(device_pem)->ed25519_public_key);
+  }
+
+  // Revoked: the gateway's next fetch names the certificate; its print is gone.
+  auto revoked = ctl({"device", "revoke", "kiosk-1", "--reason", "stolen"});
+  ASSERT_EQ(revoked.exit_code, 0) << revoked.err;
+  pools = gw->call(methods::kRegistryPools, nlohmann::json::object());
+  ASSERT_TRUE(pools);
+  EXPECT_EQ(
+      (*pools)["revoked_certificates"],
+      nlohmann::json::array({x509::certificate_sha256_hex_of_file(kit / "device.crt").value()}));
+  EXPECT_GT((*pools)["version"].get<std::int64_t>(), version);
+
+  ASSERT_EQ(ctl({"project", "add", "claims", "--title", "Claims study", "--from", "2026-01-01",
+                 "--until", "2099-01-01"})
+                .exit_code,
+            0);
+  ASSERT_EQ(ctl({"project", "member", "add", "claims", "alice"}).exit_code, 0);
+  auto granted = ctl({"project", "grant", "claims", "demo-shadow"});
+  ASSERT_EQ(granted.exit_code, 0) << granted.err;
+  EXPECT_EQ(ctl({"project", "grant", "claims", "gold"}).exit_code, 2);
+  auto projects = nlohmann::json::parse(ctl({"--json", "project", "list"}).out)["projects"];
+  ASSERT_EQ(projects.size(), 1u);
+  EXPECT_EQ(projects[0]["compartments"], nlohmann::json::array({"demo-shadow"}));
+  EXPECT_EQ(projects[0]["valid_now"], true);
+  auto users = nlohmann::json::parse(ctl({"--json", "user", "list"}).out)["users"];
+  ASSERT_EQ(users.size(), 2u);
+  EXPECT_THAT(ctl({"site", "list"}).out, HasSubstr("room-a"));
+
+  sessiond->signal(SIGTERM);
+  EXPECT_EQ(sessiond->wait(), 0) << sessiond->stderr_text();
+  auto added = audit_events("registry.device.added");
+  ASSERT_EQ(added.size(), 1u);
+  EXPECT_EQ(added[0]["device"], "kiosk-1");
+  EXPECT_EQ(added[0]["site"], "room-a");
+  EXPECT_FALSE(added[0]["actor"].get<std::string>().empty()) << "the operator, from SO_PEERCRED";
+  EXPECT_EQ(audit_events("registry.user.added").size(), 2u);
+  EXPECT_EQ(audit_events("registry.site.approved").size(), 1u);
+  EXPECT_EQ(audit_events("registry.enrolment.recorded").size(), 1u);
+  EXPECT_EQ(audit_events("registry.device.revoked").size(), 1u);
+  auto refusals = audit_events("registry.refused");
+  ASSERT_EQ(refusals.size(), 3u) << "kit for an unknown site, self-approval, unknown compartment";
+  EXPECT_THAT(refusals[1]["details"]["reason"].get<std::string>(), HasSubstr("their own"));
 }
 
 TEST_F(SessionDaemon, NoTicketsWithoutTheAuditLog) {

@@ -35,6 +35,8 @@ TEST(SessionPolicy, ShippedPolicyLoads) {
   ASSERT_TRUE(p) << p.error().describe();
   EXPECT_EQ(p->sessiond.socket, "/var/lib/enclave/run/sessiond.sock");
   EXPECT_EQ(p->sessiond.ticket_ttl, std::chrono::seconds(60));
+  EXPECT_EQ(p->sessiond.registry, "/var/lib/enclave/sessionmgr/registry.db");
+  EXPECT_EQ(p->sessiond.print_key, "/var/lib/enclave/keys/prints.key");
   ASSERT_TRUE(p->compartments.contains("demo-shadow"));
   ASSERT_TRUE(p->compartments.contains("demo-xrdp"));
   EXPECT_EQ(std::get<LocalPool>(p->compartments.at("demo-shadow").pool).kind, LocalKind::kShadow);
@@ -60,6 +62,9 @@ TEST(SessionPolicy, Defaults) {
   EXPECT_TRUE(t.windows.empty());
   EXPECT_EQ(t.max_sessions_per_user, 1);
   EXPECT_EQ(p->sessiond.database, "/state/sessionmgr/sessions.db");
+  EXPECT_EQ(p->sessiond.registry, "/state/sessionmgr/registry.db");
+  EXPECT_EQ(p->sessiond.print_key, "/state/keys/prints.key");
+  EXPECT_EQ(p->sessiond.ca_certificate, "/state/keys/ca/ca.crt");
   EXPECT_EQ(p->sessiond.gateway_socket, "/state/run/gatewayd.sock");
   EXPECT_EQ(std::get<LocalPool>(p->compartments.at("demo").pool).max_desktops, 4);
 }
