@@ -17,3 +17,16 @@ enclave_test(sessionmgr pam_login_test sessionmgr_service)
 enclave_test(sessionmgr login_service_test sessionmgr_service)
 # Biometric back-off (NIST SP 800-63B).
 enclave_test(sessionmgr biometric_backoff_test sessionmgr_core)
+# The registry: its model, registry.db, the print vault, its methods.
+enclave_test(sessionmgr registry_test sessionmgr_core)
+enclave_test(sessionmgr print_vault_test sessionmgr_service)
+enclave_test(sessionmgr registry_store_test sessionmgr_service)
+enclave_test(sessionmgr registry_service_test sessionmgr_service)
+# The fingerprint factor: real device keys, challenges, assertions and back-off file.
+enclave_test(sessionmgr fingerprint_factor_test sessionmgr_service)
+# The shipped PAM stack for real: pam_faillock, pam_matrix for the password,
+# pam_enclave_fingerprint.so with a real registry, print vault and enclave-auditd.
+if(TARGET pam_enclave_fingerprint)
+  enclave_test(sessionmgr pam_module_test sessionmgr_service enclave_login)
+  add_dependencies(sessionmgr_pam_module_test pam_enclave_fingerprint enclave-auditd enclave-audit)
+endif()
