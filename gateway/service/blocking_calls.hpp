@@ -1,6 +1,7 @@
-// Calls to another service's Unix socket (common/ipc, blocking) made from the relay's
-// coroutines without blocking an I/O thread: each call runs on a small worker pool and its
-// completion is dispatched back to the caller's executor (its strand).
+// Calls to another service's Unix socket (common/ipc, or any blocking call such as strongSwan's
+// VICI) made from the gateway's coroutines without blocking an I/O thread: each call runs on a
+// small worker pool and its completion is dispatched back to the caller's executor (its
+// strand).
 #pragma once
 
 #include <chrono>
@@ -25,25 +26,34 @@ class ServiceCaller {
       : socket_(std::move(socket)), pool_(workers) {}
   ~ServiceCaller() { pool_.join(); }
 
-  // Completion signature: void(Expected<nlohmann::json>).
-  template <class Token>
-  auto async_call(std::string method, nlohmann::json params, std::chrono::milliseconds timeout,
-                  Token&& token) {
-    return boost::asio::async_initiate<Token, void(Expected<nlohmann::json>)>(
-        [this](auto handler, std::string method, nlohmann::json params,
-               std::chrono::milliseconds timeout) {
+  // Runs fn() (a blocking call returning R) on the worker pool; completion signature
+  // void(R), dispatched to the token's executor.
+  template <class R, class F, class Token>
+  auto async_run(F fn, Token&& token) {
+    return boost::asio::async_initiate<Token, void(R)>(
+        [this](auto handler, F fn) {
           auto executor = boost::asio::get_associated_executor(handler);
           boost::asio::post(
-              pool_, [this, handler = std::move(handler), executor, method = std::move(method),
-                      params = std::move(params), timeout]() mutable {
-                Expected<nlohmann::json> result = call(method, std::move(params), timeout);
+              pool_, [handler = std::move(handler), executor, fn = std::move(fn)]() mutable {
+                R result = fn();
                 boost::asio::post(
                     executor, [handler = std::move(handler), result = std::move(result)]() mutable {
                       handler(std::move(result));
                     });
               });
         },
-        token, std::move(method), std::move(params), timeout);
+        token, std::move(fn));
+  }
+
+  // Completion signature: void(Expected<nlohmann::json>).
+  template <class Token>
+  auto async_call(std::string method, nlohmann::json params, std::chrono::milliseconds timeout,
+                  Token&& token) {
+    return async_run<Expected<nlohmann::json>>(
+        [this, method = std::move(method), params = std::move(params), timeout]() mutable {
+          return call(method, std::move(params), timeout);
+        },
+        std::forward<Token>(token));
   }
 
   // The same, blocking (for shutdown paths and tests).

@@ -22,7 +22,8 @@ Status seconds(const policy::Table& t, std::string_view key, std::chrono::millis
 }
 
 // "host:port" with an IPv4 address or a bracketed IPv6 address.
-Status parse_listen(const policy::Table& t, const std::string& value, GatewayConfig& c) {
+Status parse_listen(const policy::Table& t, const std::string& value, std::string& address,
+                    std::uint16_t& port_out) {
   auto colon = value.rfind(':');
   if (colon == std::string::npos || colon == 0) {
     return Unexpected<Error>{t.error_at("listen", "expected ADDRESS:PORT, e.g. 0.0.0.0:3389")};
@@ -38,8 +39,8 @@ Status parse_listen(const policy::Table& t, const std::string& value, GatewayCon
       port > 65535) {
     return Unexpected<Error>{t.error_at("listen", "port must be 1..65535")};
   }
-  c.listen_address = host;
-  c.listen_port = static_cast<std::uint16_t>(port);
+  address = host;
+  port_out = static_cast<std::uint16_t>(port);
   return {};
 }
 
@@ -53,13 +54,13 @@ Expected<GatewayConfig> load_gateway_config(const policy::Document& policy,
     return fail(Errc::kInvalidArgument, policy.source() + ": missing [gateway] table");
   }
   const policy::Table& t = **gateway;
-  ENCLAVE_TRY(
-      t.reject_unknown({"listen", "certificate", "private_key", "control_socket", "sessiond_socket",
-                        "auditd_socket", "max_sessions", "threads", "tls", "timeouts", "buffers"}));
+  ENCLAVE_TRY(t.reject_unknown({"listen", "certificate", "private_key", "control_socket",
+                                "sessiond_socket", "auditd_socket", "max_sessions", "threads",
+                                "tls", "timeouts", "buffers", "login"}));
   GatewayConfig c;
   std::string listen, certificate, key, control, sessiond, auditd;
   ENCLAVE_TRY(text(t, "listen", "127.0.0.1:3390", listen));
-  ENCLAVE_TRY(parse_listen(t, listen, c));
+  ENCLAVE_TRY(parse_listen(t, listen, c.listen_address, c.listen_port));
   ENCLAVE_TRY(text(t, "certificate", "keys/gateway.crt", certificate));
   ENCLAVE_TRY(text(t, "private_key", "keys/gateway.key", key));
   ENCLAVE_TRY(text(t, "control_socket", "run/gatewayd.sock", control));
@@ -99,6 +100,27 @@ Expected<GatewayConfig> load_gateway_config(const policy::Document& policy,
     ENCLAVE_TRY(seconds(s, "connect_s", c.timeouts.connect));
     ENCLAVE_TRY(seconds(s, "login_s", c.timeouts.login));
     ENCLAVE_TRY(seconds(s, "write_stall_s", c.timeouts.write_stall));
+  }
+  auto login = t.table("login");
+  if (!login) return error_of(login);
+  if (*login) {
+    const auto& s = **login;
+    ENCLAVE_TRY(s.reject_unknown({"listen", "device_ca", "vici_socket", "pools_refresh_s",
+                                  "handshake_s", "message_s", "max_connections"}));
+    std::string login_listen, device_ca;
+    ENCLAVE_TRY(text(s, "listen", "127.0.0.1:3391", login_listen));
+    ENCLAVE_TRY(parse_listen(s, login_listen, c.login.listen_address, c.login.listen_port));
+    ENCLAVE_TRY(text(s, "device_ca", "keys/ca/ca.crt", device_ca));
+    c.login.device_ca = under_state_dir(state_dir, device_ca);
+    auto vici = s.string_or("vici_socket", "");
+    if (!vici) return error_of(vici);
+    if (!vici->empty()) c.login.vici_socket = under_state_dir(state_dir, *vici);
+    ENCLAVE_TRY(seconds(s, "pools_refresh_s", c.login.pools_refresh));
+    ENCLAVE_TRY(seconds(s, "handshake_s", c.login.handshake));
+    ENCLAVE_TRY(seconds(s, "message_s", c.login.message));
+    auto max = s.integer_or("max_connections", 1000, 1, 100'000);
+    if (!max) return error_of(max);
+    c.login.max_connections = static_cast<std::size_t>(*max);
   }
   auto buffers = t.table("buffers");
   if (!buffers) return error_of(buffers);

@@ -26,6 +26,19 @@ struct GatewayConfig {
   std::string tls12_ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
   std::size_t high_water_bytes = 256 * 1024;  // per direction, then reading pauses
 
+  // The kiosks' login API (mutual TLS, the same certificate as the relay). Off when
+  // listen_port is 0 ([gateway.login] absent).
+  struct Login {
+    std::string listen_address;
+    std::uint16_t listen_port = 0;
+    std::filesystem::path device_ca;    // PEM: the local CA that issues device certificates
+    std::filesystem::path vici_socket;  // strongSwan's VICI socket; empty: pools only
+    std::chrono::milliseconds pools_refresh{std::chrono::seconds(5)};
+    std::chrono::milliseconds handshake{std::chrono::seconds(10)};
+    std::chrono::milliseconds message{std::chrono::minutes(2)};  // between kiosk messages
+    std::size_t max_connections = 1000;
+  } login;
+
   struct Timeouts {
     std::chrono::milliseconds preconnection{std::chrono::seconds(10)};  // accept to ticket
     std::chrono::milliseconds handshake{std::chrono::seconds(15)};      // X.224 and TLS, both legs

@@ -1,4 +1,5 @@
 #include "gateway/service/gateway.hpp"
+#include "gateway/service/login_listener.hpp"
 
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
 
@@ -135,6 +136,7 @@ struct Gateway::Impl {
   tcp::acceptor acceptor;
   ControlHandler control_handler;
   std::unique_ptr<ipc::Server> control;
+  std::unique_ptr<LoginListener> login;
   std::vector<std::thread> threads;
   std::uint16_t port = 0;
 
@@ -180,7 +182,15 @@ Expected<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig config, audit::
   auto tls = make_client_leg_context(config.certificate, config.private_key, config.tls_min_version,
                                      config.tls12_ciphers);
   if (!tls) return error_of(tls);
+  std::unique_ptr<asio::ssl::context> login_tls;
+  if (config.login.listen_port != 0) {
+    auto made = make_login_context(config.certificate, config.private_key, config.login.device_ca,
+                                   config.tls_min_version, config.tls12_ciphers);
+    if (!made) return error_of(made);
+    login_tls = std::move(made).value();
+  }
   auto impl = std::make_unique<Impl>(std::move(config), audit, std::move(tls).value());
+  impl->ctx.login_tls = std::move(login_tls);
   return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
 }
 
@@ -213,6 +223,10 @@ Status Gateway::start() {
   m.control = std::make_unique<ipc::Server>(m.io, options, m.control_handler);
   ENCLAVE_TRY(m.control->start());
 
+  if (m.ctx.login_tls) {
+    m.login = std::make_unique<LoginListener>(m.ctx);
+    ENCLAVE_TRY(m.login->start());
+  }
   asio::co_spawn(m.io, m.accept_loop(), asio::detached);
   for (unsigned i = 0; i < m.ctx.config.threads; ++i) {
     m.threads.emplace_back([&m] { m.io.run(); });
@@ -237,6 +251,7 @@ void Gateway::stop() {
     m.acceptor.close(ec);
   });
   if (m.control) m.control->stop();
+  if (m.login) m.login->stop();
   // Every live session ends with a clean disconnect before the threads go.
   std::vector<std::shared_ptr<RelayConnection>> live;
   {
@@ -259,6 +274,10 @@ void Gateway::stop() {
 
 std::uint16_t Gateway::port() const {
   return impl_->port;
+}
+
+std::uint16_t Gateway::login_port() const {
+  return impl_->login ? impl_->login->port() : 0;
 }
 
 }  // namespace enclave::gateway

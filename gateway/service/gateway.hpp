@@ -18,6 +18,7 @@
 #include "common/result.hpp"
 #include "gateway/service/blocking_calls.hpp"
 #include "gateway/service/config.hpp"
+#include "gateway/service/site_pools.hpp"
 #include "gateway/service/tls.hpp"
 
 namespace enclave::gateway {
@@ -40,6 +41,10 @@ struct GatewayContext {
   ServiceCaller sessiond;
   audit::Appender& audit;
   GatewayCounters counters;
+  // The login API (when [gateway.login] is configured): mutual TLS, and the registry's
+  // approved pools and revoked devices.
+  std::unique_ptr<boost::asio::ssl::context> login_tls;
+  SitePools pools;
 
   // Live relays by session id (a session has at most one connection: a newer one replaces it).
   std::mutex registry_mu;
@@ -57,6 +62,7 @@ class Gateway {
   void wait_for_signal();
   void stop();
   std::uint16_t port() const;
+  std::uint16_t login_port() const;  // 0 when the login API is off
 
  private:
   struct Impl;

@@ -54,6 +54,28 @@ Expected<std::unique_ptr<ssl::context>> make_client_leg_context(
   return ctx;
 }
 
+Expected<std::unique_ptr<ssl::context>> make_login_context(const std::filesystem::path& certificate,
+                                                           const std::filesystem::path& private_key,
+                                                           const std::filesystem::path& device_ca,
+                                                           const std::string& min_version,
+                                                           const std::string& tls12_ciphers) {
+  auto ctx = make_client_leg_context(certificate, private_key, min_version, tls12_ciphers);
+  if (!ctx) return ctx;
+  SSL_CTX* raw = (*ctx)->native_handle();
+  if (SSL_CTX_load_verify_locations(raw, device_ca.c_str(), nullptr) != 1) {
+    return fail(Errc::kInvalidArgument, device_ca.string() + ": cannot load the device CA: " +
+                                            openssl_error() + " (enclavectl ca init makes it)");
+  }
+  // Devices are issued by the CA itself: no intermediates, and only client certificates.
+  SSL_CTX_set_verify(raw, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  SSL_CTX_set_verify_depth(raw, 1);
+  SSL_CTX_set_purpose(raw, X509_PURPOSE_SSL_CLIENT);
+  // Session resumption would skip the certificate (and its revocation check) on reconnect.
+  SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(raw, 0);
+  return ctx;
+}
+
 HostLegContexts::HostLegContexts(std::string min_version) : min_version_(std::move(min_version)) {}
 
 Expected<ssl::context*> HostLegContexts::context_for(const HostTrust& trust) {

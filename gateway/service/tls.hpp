@@ -28,6 +28,15 @@ Expected<std::unique_ptr<boost::asio::ssl::context>> make_client_leg_context(
     const std::filesystem::path& certificate, const std::filesystem::path& private_key,
     const std::string& min_version, const std::string& tls12_ciphers);
 
+// The login API: the same server settings with the gateway's login certificate, and every
+// client must present a device certificate issued by the local CA (device_ca, PEM). What the
+// chain cannot say (a revoked device, a device of another site) is checked after the
+// handshake against the registry.
+Expected<std::unique_ptr<boost::asio::ssl::context>> make_login_context(
+    const std::filesystem::path& certificate, const std::filesystem::path& private_key,
+    const std::filesystem::path& device_ca, const std::string& min_version,
+    const std::string& tls12_ciphers);
+
 // Contexts for desktop legs: one for pinned hosts, one per CA file (loaded once).
 class HostLegContexts {
  public:

@@ -26,3 +26,8 @@ endif()
 if(TARGET gateway_service)
   enclave_test(gateway vici_test gateway_service)
 endif()
+
+# The approved site pools the login listener admits connections against.
+if(TARGET gateway_service)
+  enclave_test(gateway site_pools_test gateway_service)
+endif()
