@@ -5,6 +5,8 @@
 // signature by the verifier's key must verify, not only the first.
 #include "audit/core/note.hpp"
 
+#include "common/login/ed25519.hpp"
+
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -37,7 +39,6 @@ constexpr std::size_t kEd25519KeySize = 32;
 constexpr std::size_t kEd25519SignatureSize = 64;
 constexpr std::size_t kKeyIdSize = 4;
 // A PKCS#8 PEM Ed25519 key is about 120 bytes; anything much larger is not one.
-constexpr std::size_t kMaxPemSize = 16 * 1024;
 
 Unexpected<NoteError> note_error(Kind kind, std::string message) {
   return {NoteError{kind, std::move(message)}};
@@ -214,10 +215,6 @@ Error file_error(int err, const std::filesystem::path& path, std::string_view ac
 }
 
 // PEM_read_bio_PrivateKey would prompt on the terminal for an encrypted key without this.
-int refuse_passphrase(char*, int, int, void*) {
-  return -1;
-}
-
 }  // namespace
 
 std::string NoteError::describe() const {
@@ -443,53 +440,10 @@ Expected<Signer> Signer::load_pem(const std::filesystem::path& path, std::string
                 "key name " + printable(key_name) +
                     " must be non-empty without spaces, '+' or control characters");
   }
-  std::string where = "private key file " + printable_path(path) + ": ";
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) return fail(file_error(errno, path, "read it"));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return fail(file_error(errno, path, "read it"));
-  if (!S_ISREG(st.st_mode)) return fail(Errc::kInvalidArgument, where + "not a regular file");
-  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-    // As ssh does: a key others can read may already be someone else's; refuse to sign with it.
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return fail(Errc::kPermission,
-                where + "mode " + mode + " lets other users read it; make it 0600 (owner only)");
-  }
-
-  // One byte more than the limit tells a file at the limit from a larger one.
-  std::string pem(kMaxPemSize + 1, '\0');
-  std::size_t filled = 0;
-  while (filled < pem.size()) {
-    ssize_t n = ::read(fd.get(), pem.data() + filled, pem.size() - filled);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      secure_wipe(pem.data(), pem.size());
-      return fail(file_error(err, path, "read it"));
-    }
-    if (n == 0) break;
-    filled += static_cast<std::size_t>(n);
-  }
-  PkeyPtr key;
-  if (filled <= kMaxPemSize) {
-    BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(filled)));
-    require(bio != nullptr, "BIO allocation");
-    key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, refuse_passphrase, nullptr));
-  }
-  secure_wipe(pem.data(), pem.size());
-  ERR_clear_error();
-  if (filled > kMaxPemSize) {
-    return fail(Errc::kInvalidArgument, where + "larger than " + std::to_string(kMaxPemSize) +
-                                            " bytes, not a PEM private key");
-  }
-  if (!key) {
-    return fail(Errc::kInvalidArgument, where + "not an unencrypted PEM private key");
-  }
-  if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) {
-    return fail(Errc::kInvalidArgument, where + "holds a private key that is not Ed25519");
-  }
-  return Signer(std::make_unique<Impl>(Impl{std::move(key)}), std::move(key_name));
+  // The checks every Ed25519 key file the project reads gets: owner-only, bounded, wiped.
+  auto key = login::load_ed25519_private_key(path);
+  if (!key) return error_of(key);
+  return Signer(std::make_unique<Impl>(Impl{PkeyPtr(key->release())}), std::move(key_name));
 }
 
 Status Signer::save_pem(const std::filesystem::path& path) const {

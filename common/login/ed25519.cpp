@@ -60,7 +60,7 @@ bool is_ed25519(EVP_PKEY* key) {
 }  // namespace
 
 Expected<EvpPkeyPtr> load_ed25519_private_key(const std::filesystem::path& pem) {
-  std::string where = "device key " + pem.string() + ": ";
+  std::string where = "private key file " + pem.string() + ": ";
   int fd = ::open(pem.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return file_error(errno, pem, "read it");
   FdCloser closer{fd};
