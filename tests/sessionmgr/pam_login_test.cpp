@@ -30,6 +30,13 @@ struct Stack {
     std::ofstream(dir / "enclave-login") << auth_lines << "account required " << kPamMatrix
                                          << " passdb=" << (dir / "passdb").string() << "\n";
   }
+  // Appends auth lines to the stack.
+  void auth(const std::string& lines) const {
+    std::ofstream(dir / "enclave-login", std::ios::app) << lines;
+  }
+  void auth_matrix(const std::string& options = "") const {
+    auth("auth required " + matrix(options) + "\n");
+  }
   std::string matrix(const std::string& options = "") const {
     return std::string(kPamMatrix) + " passdb=" + (dir / "passdb").string() + " " + options;
   }
@@ -60,10 +67,7 @@ std::unique_ptr<PamLogin> start(const PamLoginOptions& options) {
 TEST(PamLogin, RightPasswordSucceeds) {
   REQUIRE_PAM_MATRIX();
   Stack stack("");
-  {
-    std::ofstream(stack.dir / "enclave-login", std::ios::app)
-        << "auth required " << stack.matrix() << "\n";
-  }
+  stack.auth_matrix();
   auto login = start(stack.options("alice"));
   LoginStep step = login->next(5s);
   ASSERT_EQ(step.state, State::kMessage) << step.failure;
@@ -79,8 +83,7 @@ TEST(PamLogin, RightPasswordSucceeds) {
 TEST(PamLogin, WrongPasswordAndUnknownUserFailTheSameWay) {
   REQUIRE_PAM_MATRIX();
   Stack stack("");
-  std::ofstream(stack.dir / "enclave-login", std::ios::app)
-      << "auth required " << stack.matrix() << "\n";
+  stack.auth_matrix();
   for (const char* user : {"alice", "mallory"}) {
     auto login = start(stack.options(user));
     LoginStep step = login->next(5s);
@@ -120,8 +123,7 @@ TEST(PamLogin, InfoErrorAndVisiblePromptsAreStepsOfTheirOwn) {
 TEST(PamLogin, AnswerWithoutAQuestionIsRefused) {
   REQUIRE_PAM_MATRIX();
   Stack stack("");
-  std::ofstream(stack.dir / "enclave-login", std::ios::app)
-      << "auth required " << stack.matrix() << "\n";
+  stack.auth_matrix();
   auto login = start(stack.options("alice"));
   ASSERT_EQ(login->next(5s).state, State::kMessage);
   ASSERT_TRUE(login->answer("correct horse"));
@@ -135,8 +137,7 @@ TEST(PamLogin, AnswerWithoutAQuestionIsRefused) {
 TEST(PamLogin, CancelEndsAWaitingTransactionAtOnce) {
   REQUIRE_PAM_MATRIX();
   Stack stack("");
-  std::ofstream(stack.dir / "enclave-login", std::ios::app)
-      << "auth required " << stack.matrix() << "\n";
+  stack.auth_matrix();
   auto login = start(stack.options("alice"));
   ASSERT_EQ(login->next(5s).state, State::kMessage);
   const auto t0 = std::chrono::steady_clock::now();
@@ -154,8 +155,7 @@ TEST(PamLogin, CancelEndsAWaitingTransactionAtOnce) {
 TEST(PamLogin, AnOverdueAnswerFailsTheLogin) {
   REQUIRE_PAM_MATRIX();
   Stack stack("");
-  std::ofstream(stack.dir / "enclave-login", std::ios::app)
-      << "auth required " << stack.matrix() << "\n";
+  stack.auth_matrix();
   auto options = stack.options("alice");
   options.answer_timeout = 200ms;
   auto login = start(options);
