@@ -102,23 +102,43 @@ Error Database::error(int rc, std::string_view doing) const {
   return make_error(db_, path_.string(), rc, doing);
 }
 
+Database::Database(sqlite3* db, std::filesystem::path path)
+    : db_(db), path_(std::move(path)), cache_(std::make_shared<StatementCache>()) {}
+
 Database::Database(Database&& other) noexcept
     : db_(std::exchange(other.db_, nullptr)),
       path_(std::move(other.path_)),
+      cache_(std::move(other.cache_)),
       schema_version_(other.schema_version_) {}
 
 Database& Database::operator=(Database&& other) noexcept {
   if (this != &other) {
-    sqlite3_close_v2(db_);
+    close();
     db_ = std::exchange(other.db_, nullptr);
     path_ = std::move(other.path_);
+    cache_ = std::move(other.cache_);
     schema_version_ = other.schema_version_;
   }
   return *this;
 }
 
 Database::~Database() {
+  close();
+}
+
+// The kept statements are finalized now; Statements still out are finalized when they go
+// (sqlite3_close_v2 waits for them).
+void Database::close() {
+  if (cache_) {
+    cache_->closed = true;
+    for (auto& [sql, statements] : cache_->idle) {
+      for (sqlite3_stmt* stmt : statements) sqlite3_finalize(stmt);
+    }
+    cache_->idle.clear();
+    cache_.reset();
+  }
   sqlite3_close_v2(db_);
+  db_ = nullptr;
 }
 
 Status Database::exec(std::string_view sql) {
@@ -141,6 +161,12 @@ Status Database::exec(std::string_view sql) {
 
 Expected<Statement> Database::prepare(std::string_view sql) {
   if (sql.size() > INT_MAX) return fail(Errc::kInvalidArgument, path_.string() + ": SQL too long");
+  std::vector<sqlite3_stmt*>& home = cache_->idle[std::string(sql)];
+  if (!home.empty()) {
+    sqlite3_stmt* reused = home.back();
+    home.pop_back();
+    return Statement(reused, cache_, &home);
+  }
   sqlite3_stmt* raw = nullptr;
   const char* tail = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &raw, &tail);
@@ -149,12 +175,12 @@ Expected<Statement> Database::prepare(std::string_view sql) {
     return fail(Errc::kInternal, path_.string() + ": preparing '" + snippet(sql) +
                                      "': no SQL statement in the text");
   }
-  Statement stmt(raw);
   if (!only_whitespace(tail, sql.data() + sql.size())) {
+    sqlite3_finalize(raw);
     return fail(Errc::kInternal, path_.string() + ": preparing '" + snippet(sql) +
                                      "': more than one statement; use exec()");
   }
-  return stmt;
+  return Statement(raw, cache_, &home);
 }
 
 Status Database::begin_immediate() {
@@ -296,19 +322,39 @@ Expected<Database> Database::open(const std::filesystem::path& path,
 }
 
 Statement::Statement(Statement&& other) noexcept
-    : stmt_(std::exchange(other.stmt_, nullptr)), bind_status_(std::move(other.bind_status_)) {}
+    : stmt_(std::exchange(other.stmt_, nullptr)),
+      cache_(std::move(other.cache_)),
+      home_(std::exchange(other.home_, nullptr)),
+      bind_status_(std::move(other.bind_status_)) {}
 
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
-    sqlite3_finalize(stmt_);
+    release();
     stmt_ = std::exchange(other.stmt_, nullptr);
+    cache_ = std::move(other.cache_);
+    home_ = std::exchange(other.home_, nullptr);
     bind_status_ = std::move(other.bind_status_);
   }
   return *this;
 }
 
 Statement::~Statement() {
-  sqlite3_finalize(stmt_);
+  release();
+}
+
+void Statement::release() {
+  if (stmt_ == nullptr) return;
+  if (cache_ && !cache_->closed && home_ != nullptr) {
+    // Reset ends its read of the database (no transaction is held open by a kept statement).
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    home_->push_back(stmt_);
+  } else {
+    sqlite3_finalize(stmt_);
+  }
+  stmt_ = nullptr;
+  home_ = nullptr;
+  cache_.reset();
 }
 
 void Statement::record_bind(int rc, int index) {

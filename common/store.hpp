@@ -7,10 +7,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "common/bytes.hpp"
 #include "common/result.hpp"
@@ -41,6 +44,15 @@ struct OpenOptions {
 
 class Statement;
 
+// A connection's prepared statements kept for reuse, by SQL text: a Statement from prepare()
+// goes back here, reset, when it is destroyed, so a query run again is not compiled again.
+struct StatementCache {
+  // Entries are never erased while the connection is open, so a Statement may keep a pointer
+  // to its text's list (unordered_map elements stay where they are).
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle;
+  bool closed = false;  // the connection is closing: statements are finalized, not kept
+};
+
 // A Database and its Statements are used by one thread at a time (connections are opened
 // without SQLite's own mutex); a service with several threads opens one each.
 class Database {
@@ -59,6 +71,8 @@ class Database {
   int schema_version() const { return schema_version_; }
 
   Status exec(std::string_view sql);  // one or more statements, no results
+  // One statement, compiled once per connection: a Statement of the same text that was
+  // destroyed is reused (reset, bindings cleared).
   Expected<Statement> prepare(std::string_view sql);
 
   Status begin_immediate();
@@ -73,9 +87,11 @@ class Database {
   Error error(int rc, std::string_view doing) const;
 
  private:
-  Database(sqlite3* db, std::filesystem::path path) : db_(db), path_(std::move(path)) {}
+  Database(sqlite3* db, std::filesystem::path path);
+  void close();
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
+  std::shared_ptr<StatementCache> cache_;
   int schema_version_ = 0;
 };
 
@@ -105,10 +121,15 @@ class Statement {
   friend class Database;
   // Errors name the file through sqlite3_db_handle(stmt_), so a Statement stays valid when its
   // Database object is moved.
-  explicit Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  explicit Statement(sqlite3_stmt* stmt, std::shared_ptr<StatementCache> cache = {},
+                     std::vector<sqlite3_stmt*>* home = nullptr)
+      : stmt_(stmt), cache_(std::move(cache)), home_(home) {}
   void record_bind(int rc, int index);
+  void release();  // back to the cache, or finalized
   sqlite3_stmt* stmt_ = nullptr;
-  Status bind_status_;  // first bind failure, reported by step()
+  std::shared_ptr<StatementCache> cache_;       // none: finalized when done
+  std::vector<sqlite3_stmt*>* home_ = nullptr;  // its text's list in cache_
+  Status bind_status_;                          // first bind failure, reported by step()
 };
 
 }  // namespace enclave::store

@@ -1,13 +1,5 @@
 #include "common/x509.hpp"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <memory>
 
 #include <openssl/bio.h>
@@ -21,7 +13,9 @@
 #include <openssl/x509v3.h>
 
 #include "common/bytes.hpp"
+#include "common/ed25519.hpp"
 #include "common/files.hpp"
+#include "common/net/ip.hpp"
 
 namespace enclave::x509 {
 namespace {
@@ -170,44 +164,26 @@ std::string pem_of(X509* cert) {
   return bio_text(bio.get());
 }
 
-// A private key file that only its owner may read: the check and the read use one descriptor.
-Expected<Owned<EVP_PKEY>> read_private_key(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    const int e = errno;
-    return fail(e == ENOENT   ? Errc::kNotFound
-                : e == EACCES ? Errc::kPermission
-                              : Errc::kIo,
-                path.string() + ": " + std::strerror(e));
+enum class KeyType { kEd25519, kEcdsaP256 };
+
+Expected<Owned<EVP_PKEY>> new_key(KeyType type) {
+  Owned<EVP_PKEY> key(type == KeyType::kEd25519
+                          ? EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")
+                          : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  if (!key) {
+    ERR_clear_error();
+    return fail(Errc::kInternal, type == KeyType::kEd25519 ? "Ed25519 key generation failed"
+                                                           : "ECDSA P-256 key generation failed");
   }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return fail(Errc::kInvalidArgument, path.string() + ": not a regular file");
-  }
-  if ((st.st_mode & 077) != 0) {
-    ::close(fd);
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return fail(Errc::kPermission, path.string() + ": mode " + mode +
-                                       " lets group or others read the key; chmod 600 it");
-  }
-  std::string pem;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || pem.size() > (64 << 10)) break;
-    pem.append(buf, static_cast<std::size_t>(n));
-  }
-  secure_wipe(buf, sizeof buf);
-  ::close(fd);
-  Owned<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  Owned<EVP_PKEY> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  secure_wipe(pem.data(), pem.size());
-  ERR_clear_error();
-  if (!key) return fail(Errc::kInvalidArgument, path.string() + ": not a PEM private key");
   return key;
+}
+
+// What X509_sign hashes with: SHA-256 for ECDSA; none for Ed25519, which signs the message
+// itself. The CA signs with ECDSA because FreeRDP derives the TLS channel binding (RFC 5929
+// tls-server-end-point) from the hash of the gateway certificate's signature, and refuses the
+// connection when there is none, as with an Ed25519 signature.
+const EVP_MD* digest_for(EVP_PKEY* signer) {
+  return EVP_PKEY_get_base_id(signer) == EVP_PKEY_ED25519 ? nullptr : EVP_sha256();
 }
 
 Status set_random_serial(X509* cert) {
@@ -290,21 +266,20 @@ Status create_ca(const std::filesystem::path& certificate, const std::filesystem
                   p.string() + " exists: a CA is never overwritten (move it away first)");
     }
   }
-  Owned<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
-  if (!key) return fail(Errc::kInternal, "Ed25519 key generation failed");
-  auto cert = new_certificate(key.get(), common_name, nullptr, days);
+  auto key = new_key(KeyType::kEcdsaP256);
+  if (!key) return error_of(key);
+  auto cert = new_certificate(key->get(), common_name, nullptr, days);
   if (!cert) return error_of(cert);
   X509* c = cert->get();
   ENCLAVE_TRY(add_extensions(c, c,
                              {{NID_basic_constraints, "critical,CA:TRUE"},
                               {NID_key_usage, "critical,keyCertSign,cRLSign"},
                               {NID_subject_key_identifier, "hash"}}));
-  // Ed25519 signs the message itself: no separate digest.
-  if (X509_sign(c, key.get(), nullptr) <= 0) {
+  if (X509_sign(c, key->get(), digest_for(key->get())) <= 0) {
     ERR_clear_error();
     return fail(Errc::kInternal, "signing the CA certificate failed");
   }
-  std::string key_pem = private_key_pem(key.get());
+  std::string key_pem = private_key_pem(key->get());
   if (key_pem.empty()) return fail(Errc::kInternal, "encoding the CA key failed");
   std::error_code ec;
   std::filesystem::create_directories(private_key.parent_path(), ec);
@@ -334,8 +309,16 @@ Expected<CertificateAuthority> CertificateAuthority::load(
     const std::filesystem::path& certificate, const std::filesystem::path& private_key) {
   auto cert = read_certificate(certificate);
   if (!cert) return error_of(cert);
-  auto key = read_private_key(private_key);
+  // The loader every key file goes through checks it is owner-only, bounds and wipes what it
+  // reads, and names the file in its errors. ECDSA P-256 (create_ca); Ed25519 for a CA an
+  // earlier version made.
+  auto key = crypto::load_private_key(private_key);
   if (!key) return error_of(key);
+  if (const int type = EVP_PKEY_get_base_id(key->get());
+      type != EVP_PKEY_EC && type != EVP_PKEY_ED25519) {
+    return fail(Errc::kInvalidArgument,
+                private_key.string() + ": a CA key is ECDSA P-256 (or Ed25519), not this type");
+  }
   if (X509_check_private_key(cert->get(), key->get()) != 1) {
     ERR_clear_error();
     return fail(Errc::kInvalidArgument,
@@ -346,7 +329,7 @@ Expected<CertificateAuthority> CertificateAuthority::load(
   }
   auto impl = std::make_unique<Impl>();
   impl->certificate = std::move(cert).value();
-  impl->key = std::move(key).value();
+  impl->key.reset(key->release());
   return CertificateAuthority(std::move(impl));
 }
 
@@ -373,19 +356,18 @@ Expected<IssuedCertificate> CertificateAuthority::issue(const CertificateRequest
       san += (san.empty() ? "DNS:" : ",DNS:") + name;
     }
     for (const auto& ip : request.ip_addresses) {
-      unsigned char buf[16];
-      if (::inet_pton(AF_INET, ip.c_str(), buf) != 1 &&
-          ::inet_pton(AF_INET6, ip.c_str(), buf) != 1) {
-        return fail(Errc::kInvalidArgument, "\"" + ip + "\" is not an IP address");
-      }
-      san += (san.empty() ? "IP:" : ",IP:") + ip;
+      auto address = net::IpAddress::parse(ip);
+      if (!address) return fail(Errc::kInvalidArgument, address.error().describe());
+      san += (san.empty() ? "IP:" : ",IP:") + address->text();
     }
   }
-  Owned<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
-  if (!key) return fail(Errc::kInternal, "Ed25519 key generation failed");
+  // A device's key is Ed25519: the same key signs its fingerprint assertions. The gateway's is
+  // ECDSA P-256, which every RDP client's TLS stack takes.
+  auto key = new_key(request.purpose == Purpose::kServer ? KeyType::kEcdsaP256 : KeyType::kEd25519);
+  if (!key) return error_of(key);
   X509* ca = impl_->certificate.get();
   auto cert =
-      new_certificate(key.get(), request.common_name, X509_get_subject_name(ca), request.days);
+      new_certificate(key->get(), request.common_name, X509_get_subject_name(ca), request.days);
   if (!cert) return error_of(cert);
   X509* c = cert->get();
   ENCLAVE_TRY(add_extensions(c, ca,
@@ -399,13 +381,13 @@ Expected<IssuedCertificate> CertificateAuthority::issue(const CertificateRequest
   } else {
     ENCLAVE_TRY(add_extensions(c, ca, {{NID_ext_key_usage, "clientAuth"}}));
   }
-  if (X509_sign(c, impl_->key.get(), nullptr) <= 0) {
+  if (X509_sign(c, impl_->key.get(), digest_for(impl_->key.get())) <= 0) {
     ERR_clear_error();
     return fail(Errc::kInternal, "signing the certificate failed");
   }
   IssuedCertificate out;
   out.certificate_pem = pem_of(c);
-  out.private_key_pem = private_key_pem(key.get());
+  out.private_key_pem = private_key_pem(key->get());
   if (out.certificate_pem.empty() || out.private_key_pem.empty()) {
     return fail(Errc::kInternal, "encoding the certificate or its key failed");
   }

@@ -1,5 +1,5 @@
 // Keys and certificates the services make and pin: self-signed certificates (local desktops,
-// and the gateway's until the local CA issues one), the center's local CA (Ed25519) that issues
+// and the gateway's until the local CA issues one), the center's local CA (ECDSA P-256) that issues
 // the kiosks' device certificates and the gateway's server certificate, and the SHA-256 pins
 // policies name.
 #pragma once
@@ -60,10 +60,11 @@ struct IssuedCertificate {
   ~IssuedCertificate();
 };
 
-// Creates the CA: an Ed25519 key and a self-signed certificate (basicConstraints CA:TRUE and
-// keyUsage keyCertSign, cRLSign, both critical), valid `days` (ten years). kAlreadyExists when
-// either file exists: a CA is never overwritten. The key is written at mode 0600 first, the
-// certificate last, each atomically; if the certificate cannot be written the key is removed.
+// Creates the CA: an ECDSA P-256 key and a self-signed certificate signed with SHA-256
+// (basicConstraints CA:TRUE and keyUsage keyCertSign, cRLSign, both critical), valid `days`
+// (ten years). kAlreadyExists when either file exists: a CA is never overwritten. The key is
+// written at mode 0600 first, the certificate last, each atomically; if the certificate cannot be
+// written the key is removed.
 Status create_ca(const std::filesystem::path& certificate, const std::filesystem::path& private_key,
                  const std::string& common_name, int days = 3652);
 
@@ -77,9 +78,10 @@ class CertificateAuthority {
   CertificateAuthority& operator=(CertificateAuthority&&) noexcept;
   ~CertificateAuthority();
 
-  // A fresh Ed25519 key and a certificate for it, signed by the CA, with a random 128-bit
-  // serial. kInvalidArgument for an empty common name, a kServer request without names, or a
-  // malformed IP address.
+  // A fresh key (Ed25519 for a device, whose assertions it signs; ECDSA P-256 for the gateway)
+  // and a certificate for it, signed by the CA (SHA-256), with a random 128-bit serial.
+  // kInvalidArgument for an empty common name, a kServer request without names, or a malformed IP
+  // address.
   Expected<IssuedCertificate> issue(const CertificateRequest& request) const;
   std::string certificate_pem() const;
 

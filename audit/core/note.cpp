@@ -5,7 +5,7 @@
 // signature by the verifier's key must verify, not only the first.
 #include "audit/core/note.hpp"
 
-#include "common/login/ed25519.hpp"
+#include "common/ed25519.hpp"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -441,7 +441,7 @@ Expected<Signer> Signer::load_pem(const std::filesystem::path& path, std::string
                     " must be non-empty without spaces, '+' or control characters");
   }
   // The checks every Ed25519 key file the project reads gets: owner-only, bounded, wiped.
-  auto key = login::load_ed25519_private_key(path);
+  auto key = crypto::load_ed25519_private_key(path);
   if (!key) return error_of(key);
   return Signer(std::make_unique<Impl>(Impl{PkeyPtr(key->release())}), std::move(key_name));
 }

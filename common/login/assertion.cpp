@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "common/login/ed25519.hpp"
+#include "common/ed25519.hpp"
 
 namespace enclave::login {
 
@@ -308,8 +308,8 @@ Result<SignedAssertion, AssertionError> parse_signed_assertion(ByteSpan wire) {
   auto assertion = fields::base64_field(*doc, "assertion", "", 1, kMaxCanonicalBytes);
   if (!assertion) return malformed(assertion.error());
   s.assertion = std::move(*assertion);
-  auto signature =
-      fields::base64_field(*doc, "signature", "", kEd25519SignatureBytes, kEd25519SignatureBytes);
+  auto signature = fields::base64_field(*doc, "signature", "", crypto::kEd25519SignatureBytes,
+                                        crypto::kEd25519SignatureBytes);
   if (!signature) return malformed(signature.error());
   s.signature = std::move(*signature);
   return s;
@@ -320,7 +320,7 @@ Expected<std::string> sign_assertion(const FingerprintAssertion& assertion, EVP_
   SignedAssertion s;
   std::string canonical = canonical_assertion(assertion);
   s.assertion.assign(canonical.begin(), canonical.end());
-  auto signature = ed25519_sign(device_key, s.assertion);
+  auto signature = crypto::ed25519_sign(device_key, s.assertion);
   if (!signature) return error_of(signature);
   s.signature = std::move(*signature);
   return encode_signed_assertion(s);
@@ -328,7 +328,7 @@ Expected<std::string> sign_assertion(const FingerprintAssertion& assertion, EVP_
 
 Expected<std::string> sign_assertion(const FingerprintAssertion& assertion,
                                      const std::filesystem::path& device_key_pem) {
-  auto key = load_ed25519_private_key(device_key_pem);
+  auto key = crypto::load_ed25519_private_key(device_key_pem);
   if (!key) return error_of(key);
   return sign_assertion(assertion, key->get());
 }
@@ -350,7 +350,7 @@ Result<FingerprintAssertion, AssertionError> verify_assertion(
   auto s = parse_signed_assertion(wire);
   if (!s) return fail(std::move(s.error()));
   // The signature first: the assertion parser only ever sees bytes the device signed.
-  if (!ed25519_verify(device_public_key, s->assertion, s->signature)) {
+  if (!crypto::ed25519_verify(device_public_key, s->assertion, s->signature)) {
     return assertion_error(Kind::kBadSignature, "the signature does not verify with device " +
                                                     fields::quoted_name(expected.device) +
                                                     "'s key");

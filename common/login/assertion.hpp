@@ -112,7 +112,7 @@ Result<FingerprintAssertion, AssertionError> parse_canonical_assertion(ByteSpan 
 // The wire form, decoded but not verified.
 struct SignedAssertion {
   Bytes assertion;  // canonical bytes, as signed
-  Bytes signature;  // kEd25519SignatureBytes
+  Bytes signature;  // crypto::kEd25519SignatureBytes
 
   bool operator==(const SignedAssertion&) const = default;
 };
@@ -122,7 +122,7 @@ Result<SignedAssertion, AssertionError> parse_signed_assertion(ByteSpan wire);
 // The wire text. kInvalidArgument for a key that is not an Ed25519 private key, or a field
 // beyond the limits the verifier accepts.
 Expected<std::string> sign_assertion(const FingerprintAssertion& assertion, EVP_PKEY* device_key);
-// The key from a PEM file (load_ed25519_private_key: 0600, Ed25519).
+// The key from a PEM file (crypto::load_ed25519_private_key: 0600, Ed25519).
 Expected<std::string> sign_assertion(const FingerprintAssertion& assertion,
                                      const std::filesystem::path& device_key_pem);
 

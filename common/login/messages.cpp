@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/ipc/frame.hpp"
+#include "common/login/assertion.hpp"
 
 namespace enclave::login {
 
@@ -14,7 +15,12 @@ using Kind = FormatError::Kind;
 
 constexpr StringRule kNameRule{1, 256};
 constexpr StringRule kTextRule{0, kMaxMessageBytes};
+constexpr StringRule kCompartmentRule{1, 64};
+constexpr StringRule kPrintIdRule{1, kMaxPrintIdBytes};
 constexpr std::size_t kHeaderBytes = 4;
+// The largest enrol_print: the print in base64, the longest user name escaped, the keys.
+static_assert((kMaxPrintBytes + 2) / 3 * 4 + 6 * kNameRule.max + 256 <= kMaxMessageBytes,
+              "an enrol_print of the largest print must fit in one message");
 
 template <class T>
 Result<T, FormatError> pass(const FormatError& error) {
@@ -45,6 +51,21 @@ Result<std::string, FormatError> hex_sha256_field(const json& object, std::strin
   return text;
 }
 
+// Absent, or 1..64 bytes of [a-z0-9_-]: how sessions.toml names compartments.
+Result<std::optional<std::string>, FormatError> compartment_field(const json& object) {
+  auto text = fields::optional_string_field(object, "compartment", "", kCompartmentRule);
+  if (!text || !*text) return text;
+  bool valid = std::all_of((*text)->begin(), (*text)->end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+  if (!valid) {
+    return fields::format_error(Kind::kBadValue, "compartment",
+                                "\"compartment\" " + fields::quoted_name(**text) +
+                                    " is not a compartment name (a-z, 0-9, _ and -)");
+  }
+  return text;
+}
+
 Result<std::string, FormatError> type_of(const json& doc) {
   return fields::string_field(doc, "type", "", {1, 64});
 }
@@ -58,12 +79,27 @@ Unexpected<FormatError> unknown_type(std::string_view type, const char* directio
 Result<Request, FormatError> parse_create_session(const json& doc) {
   if (auto v = fields::check_version(doc, kLoginProtocolVersion); !v)
     return pass<Request>(v.error());
-  if (auto keys = fields::check_keys(doc, {"type", "v", "username"}); !keys) {
+  if (auto keys = fields::check_keys(doc, {"type", "v", "username", "compartment"}); !keys) {
     return pass<Request>(keys.error());
   }
   auto username = fields::string_field(doc, "username", "", kNameRule);
   if (!username) return pass<Request>(username.error());
-  return Request{CreateSession{std::move(*username)}};
+  auto compartment = compartment_field(doc);
+  if (!compartment) return pass<Request>(compartment.error());
+  return Request{CreateSession{std::move(*username), std::move(*compartment)}};
+}
+
+Result<Request, FormatError> parse_enrol_print(const json& doc) {
+  if (auto v = fields::check_version(doc, kLoginProtocolVersion); !v)
+    return pass<Request>(v.error());
+  if (auto keys = fields::check_keys(doc, {"type", "v", "username", "print"}); !keys) {
+    return pass<Request>(keys.error());
+  }
+  auto username = fields::string_field(doc, "username", "", kNameRule);
+  if (!username) return pass<Request>(username.error());
+  auto print = fields::base64_field(doc, "print", "", 1, kMaxPrintBytes);
+  if (!print) return pass<Request>(print.error());
+  return Request{EnrolPrint{std::move(*username), std::move(*print)}};
 }
 
 Result<Response, FormatError> parse_success(const json& doc) {
@@ -136,6 +172,15 @@ Result<Response, FormatError> parse_error_reply(const json& doc) {
   return Response{std::move(reply)};
 }
 
+Result<Response, FormatError> parse_enrolled(const json& doc) {
+  if (auto keys = fields::check_keys(doc, {"type", "print_id"}); !keys) {
+    return pass<Response>(keys.error());
+  }
+  auto print_id = fields::string_field(doc, "print_id", "", kPrintIdRule);
+  if (!print_id) return pass<Response>(print_id.error());
+  return Response{Enrolled{std::move(*print_id)}};
+}
+
 Result<Response, FormatError> parse_auth_message(const json& doc) {
   if (auto keys = fields::check_keys(doc, {"type", "auth_message_type", "auth_message"}); !keys) {
     return pass<Response>(keys.error());
@@ -184,6 +229,12 @@ std::string encode_request(const Request& request) {
   if (const auto* create = std::get_if<CreateSession>(&request)) {
     doc = {
         {"type", "create_session"}, {"v", kLoginProtocolVersion}, {"username", create->username}};
+    if (create->compartment) doc["compartment"] = *create->compartment;
+  } else if (const auto* enrol = std::get_if<EnrolPrint>(&request)) {
+    doc = {{"type", "enrol_print"},
+           {"v", kLoginProtocolVersion},
+           {"username", enrol->username},
+           {"print", base64_encode(enrol->print)}};
   } else if (const auto* answer = std::get_if<PostAuthMessageResponse>(&request)) {
     doc = {{"type", "post_auth_message_response"}};
     if (answer->response) doc["response"] = *answer->response;
@@ -210,6 +261,8 @@ std::string encode_response(const Response& response) {
     doc = {{"type", "error"},
            {"error_type", e->error_type == ErrorType::kAuthError ? "auth_error" : "error"},
            {"description", e->description}};
+  } else if (const auto* enrolled = std::get_if<Enrolled>(&response)) {
+    doc = {{"type", "enrolled"}, {"print_id", enrolled->print_id}};
   } else {
     const auto& m = std::get<AuthMessage>(response);
     doc = {{"type", "auth_message"},
@@ -226,6 +279,7 @@ Result<Request, FormatError> parse_request(ByteSpan payload) {
   if (!type) return pass<Request>(type.error());
 
   if (*type == "create_session") return parse_create_session(*doc);
+  if (*type == "enrol_print") return parse_enrol_print(*doc);
   if (*type == "post_auth_message_response") {
     if (auto keys = fields::check_keys(*doc, {"type", "response"}); !keys) {
       return pass<Request>(keys.error());
@@ -250,6 +304,7 @@ Result<Response, FormatError> parse_response(ByteSpan payload) {
   if (*type == "success") return parse_success(*doc);
   if (*type == "error") return parse_error_reply(*doc);
   if (*type == "auth_message") return parse_auth_message(*doc);
+  if (*type == "enrolled") return parse_enrolled(*doc);
   return unknown_type(*type, "response");
 }
 

@@ -2,12 +2,21 @@
 // (greetd-ipc(7)): the kiosk opens a login with create_session, the center answers with
 // auth_message prompts (PAM decides which, the kiosk must not assume), the kiosk answers each
 // with post_auth_message_response, until success or error. cancel_session ends a login.
+// A kiosk records a fingerprint enrolment with enrol_print instead (a steward approved it at
+// the center; the device is the one in its TLS certificate, never a field of the message).
 //
 // Framing, unlike greetd's native byte order: u32 big-endian length (1..kMaxMessageBytes),
 // then that many bytes of UTF-8 JSON, one object with a "type".
 //
 // Requests (kiosk -> center):
-//   {"type":"create_session","v":1,"username":..}       the version is announced once, here
+//   {"type":"create_session","v":1,"username":..,      the first message of a login: the
+//    "compartment":..}                                  version is announced here; compartment
+//                                                        (optional, 1..64 of [a-z0-9_-]) for a
+//                                                        user whose projects grant several
+//   {"type":"enrol_print","v":1,"username":..,         the first and only request of its
+//    "print":<base64>}                                  connection: the serialised libfprint
+//                                                        print, 1..kMaxPrintBytes (assertion.hpp:
+//                                                        what a fingerprint challenge carries)
 //   {"type":"post_auth_message_response","response":..}  response absent (or null) for info
 //                                                        and error messages
 //   {"type":"cancel_session"}
@@ -15,6 +24,7 @@
 //   {"type":"success","ticket":..,"expires_at":<RFC 3339>,
 //    "desktop":{"id","host","port"},
 //    "gateway":{"address","port","pin_sha256":<64 hex>,"xfreerdp_fingerprint":"ab:cd:.."}}
+//   {"type":"enrolled","print_id":..}                    the answer to enrol_print
 //   {"type":"error","error_type":"auth_error"|"error","description":..}
 //   {"type":"auth_message","auth_message_type":"visible"|"secret"|"info"|"error"|"fingerprint",
 //    "auth_message":..}   for "fingerprint", the challenge text (common/login/assertion.hpp);
@@ -40,8 +50,16 @@ inline constexpr int kLoginProtocolVersion = 1;
 // --- requests --------------------------------------------------------------------------------
 
 struct CreateSession {
-  std::string username;  // 1..256 bytes
+  std::string username;                    // 1..256 bytes
+  std::optional<std::string> compartment;  // 1..64 bytes of [a-z0-9_-]; absent: the registry
+                                           // picks the only one the user's projects grant
   bool operator==(const CreateSession&) const = default;
+};
+
+struct EnrolPrint {
+  std::string username;  // 1..256 bytes
+  Bytes print;           // fp_print_serialize's output, 1..kMaxPrintBytes (assertion.hpp)
+  bool operator==(const EnrolPrint&) const = default;
 };
 
 struct PostAuthMessageResponse {
@@ -53,7 +71,7 @@ struct CancelSession {
   bool operator==(const CancelSession&) const = default;
 };
 
-using Request = std::variant<CreateSession, PostAuthMessageResponse, CancelSession>;
+using Request = std::variant<CreateSession, EnrolPrint, PostAuthMessageResponse, CancelSession>;
 
 // --- responses -------------------------------------------------------------------------------
 
@@ -81,6 +99,12 @@ struct Success {
   bool operator==(const Success&) const = default;
 };
 
+// The print the center recorded for an enrol_print.
+struct Enrolled {
+  std::string print_id;  // 1..kMaxPrintIdBytes (assertion.hpp)
+  bool operator==(const Enrolled&) const = default;
+};
+
 enum class ErrorType { kAuthError, kError };
 
 struct ErrorReply {
@@ -103,7 +127,7 @@ struct AuthMessage {
   bool operator==(const AuthMessage&) const = default;
 };
 
-using Response = std::variant<Success, ErrorReply, AuthMessage>;
+using Response = std::variant<Success, ErrorReply, AuthMessage, Enrolled>;
 
 // --- payloads --------------------------------------------------------------------------------
 

@@ -1,9 +1,6 @@
 #include "gateway/core/vici.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
-#include <cstring>
 #include <unordered_set>
 #include <utility>
 
@@ -328,28 +325,6 @@ ViciResult<Bytes> encode_message(const Section& message) {
   Bytes out;
   if (auto r = encode_section(message, 0, out); !r) return error_of(r);
   return out;
-}
-
-std::optional<IpAddress> parse_ip_address(std::string_view text) {
-  // inet_pton reads a C string: an embedded NUL would cut the text short.
-  if (text.empty() || text.size() >= INET6_ADDRSTRLEN ||
-      text.find('\0') != std::string_view::npos) {
-    return std::nullopt;
-  }
-  char terminated[INET6_ADDRSTRLEN] = {};
-  std::memcpy(terminated, text.data(), text.size());
-  IpAddress address{};
-  in_addr v4{};
-  if (::inet_pton(AF_INET, terminated, &v4) == 1) {
-    address[10] = 0xff;
-    address[11] = 0xff;
-    std::memcpy(address.data() + 12, &v4, 4);
-    return address;
-  }
-  in6_addr v6{};
-  if (::inet_pton(AF_INET6, terminated, &v6) != 1) return std::nullopt;
-  std::memcpy(address.data(), v6.s6_addr, address.size());
-  return address;
 }
 
 bool ike_sa_holds(const Section& list_sa_event, std::string_view ike_identity,

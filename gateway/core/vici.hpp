@@ -12,7 +12,6 @@
 //   LIST_ITEMs, lists do not nest; names are unique within a section.
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -22,6 +21,7 @@
 #include <vector>
 
 #include "common/bytes.hpp"
+#include "common/net/ip.hpp"
 #include "common/result.hpp"
 
 namespace enclave::gateway::vici {
@@ -151,10 +151,16 @@ ViciResult<Section> decode_message(ByteSpan message);
 // bytes that decode, encode_message(decode_message(b)) == b.
 ViciResult<Bytes> encode_message(const Section& message);
 
-// An IPv4 or IPv6 address in one binary form, IPv4 as ::ffff:a.b.c.d, so that "192.0.2.7"
-// and "::ffff:192.0.2.7" or two spellings of one IPv6 address compare equal.
-using IpAddress = std::array<std::uint8_t, 16>;
-std::optional<IpAddress> parse_ip_address(std::string_view text);
+// Addresses are common/net's: "192.0.2.7" and "::ffff:192.0.2.7", or two spellings of one
+// IPv6 address, compare equal.
+using net::IpAddress;
+
+// A remote-vip as charon prints it; nullopt for anything that is not an address.
+inline std::optional<IpAddress> parse_ip_address(std::string_view text) {
+  auto address = IpAddress::parse(text);
+  if (!address) return std::nullopt;
+  return *address;
+}
 
 // From one list-sa event (a root section per IKE SA, named by its configuration): whether an
 // IKE SA in state ESTABLISHED whose remote-id is exactly `ike_identity` (as charon prints it)

@@ -11,14 +11,12 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/ip/network_v4.hpp>
-#include <boost/asio/ip/network_v6.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/net/ip.hpp"
 #include "common/result.hpp"
 
 namespace enclave::gateway {
@@ -32,9 +30,12 @@ class SitePools {
  public:
   // reply: {"version", "sites": [{"site", "ike_identity", "pools": ["10.8.0.0/24", ...]}],
   //         "revoked_certificates": ["<sha256 hex of the DER>", ...]}.
+  // Pools are read as the registry writes them (net::IpNetwork: host bits zero).
   // A malformed reply changes nothing; the error names the entry.
   Status update(const nlohmann::json& reply);
 
+  // The site whose pool holds the address; an IPv4 client on a dual-stack socket
+  // (::ffff:a.b.c.d) is looked up as its IPv4 address.
   std::optional<SiteMatch> site_for(const boost::asio::ip::address& address) const;
   bool revoked(const std::string& certificate_sha256) const;
   bool loaded() const;
@@ -42,7 +43,7 @@ class SitePools {
 
  private:
   struct Pool {
-    std::variant<boost::asio::ip::network_v4, boost::asio::ip::network_v6> network;
+    net::IpNetwork network;
     std::size_t site;  // index into Table::sites
   };
   struct Table {

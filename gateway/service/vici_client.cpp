@@ -14,6 +14,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/net/ip.hpp"
 #include "gateway/core/vici.hpp"
 
 namespace enclave::gateway {
@@ -189,10 +190,9 @@ Expected<bool> confirm_address(const std::filesystem::path& socket_path,
   if (ike_identity.empty()) {
     return fail(Errc::kInvalidArgument, "VICI socket " + path + ": empty IKE identity");
   }
-  const auto wanted = vici::parse_ip_address(address);
+  const auto wanted = net::IpAddress::parse(address);
   if (!wanted) {
-    return fail(Errc::kInvalidArgument,
-                "VICI socket " + path + ": \"" + std::string(address) + "\" is not an IP address");
+    return fail(Errc::kInvalidArgument, "VICI socket " + path + ": " + wanted.error().describe());
   }
   ViciConnection connection(path, Clock::now() + timeout, timeout);
   ENCLAVE_TRY(connection.connect());

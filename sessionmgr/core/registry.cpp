@@ -1,11 +1,7 @@
 #include "sessionmgr/core/registry.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
-#include <charconv>
 #include <chrono>
-#include <cstring>
 
 #include "sessionmgr/core/lifecycle.hpp"
 
@@ -15,18 +11,6 @@ namespace {
 
 bool lower_or_digit(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-constexpr std::array<std::uint8_t, 12> kV4MappedPrefix = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-// Leading bits of a and b agree for `bits` bits.
-bool same_prefix(ByteSpan a, ByteSpan b, int bits) {
-  for (std::size_t i = 0; bits > 0; ++i, bits -= 8) {
-    const int take = std::min(bits, 8);
-    const auto mask = static_cast<std::uint8_t>(0xFF << (8 - take));
-    if ((a[i] & mask) != (b[i] & mask)) return false;
-  }
-  return true;
 }
 
 std::string site_label(const Site& site) {
@@ -87,95 +71,6 @@ bool is_display_text(std::string_view text) {
   if (text.empty() || text.size() > 200 || !is_valid_utf8(text)) return false;
   return std::none_of(text.begin(), text.end(),
                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
-}
-
-std::optional<IpAddress> IpAddress::parse(std::string_view text) {
-  if (text.empty() || text.size() > 64) return std::nullopt;
-  const std::string z(text);  // inet_pton wants a terminated string
-  IpAddress a;
-  if (::inet_pton(AF_INET, z.c_str(), a.bytes_.data()) == 1) return a;
-  if (::inet_pton(AF_INET6, z.c_str(), a.bytes_.data()) != 1) return std::nullopt;
-  if (std::equal(kV4MappedPrefix.begin(), kV4MappedPrefix.end(), a.bytes_.begin())) {
-    std::memmove(a.bytes_.data(), a.bytes_.data() + 12, 4);
-    std::fill(a.bytes_.begin() + 4, a.bytes_.end(), 0);
-    return a;
-  }
-  a.v4_ = false;
-  return a;
-}
-
-std::string IpAddress::text() const {
-  char out[INET6_ADDRSTRLEN] = {};
-  if (!::inet_ntop(v4_ ? AF_INET : AF_INET6, bytes_.data(), out, sizeof out)) return {};
-  return out;
-}
-
-std::string NetworkError::describe() const {
-  const std::string quoted = "\"" + text + "\"";
-  switch (kind) {
-    case Kind::kNoPrefix:
-      return quoted + " is not a network: expected ADDRESS/PREFIX, e.g. 10.8.0.0/24";
-    case Kind::kBadAddress:
-      return quoted + ": the part before \"/\" is not an IPv4 or IPv6 address";
-    case Kind::kBadPrefix:
-      return quoted + ": the prefix length must be 0..32 for IPv4 and 0..128 for IPv6";
-    case Kind::kHostBitsSet:
-      return quoted + ": bits beyond the prefix are set (write the network's first address)";
-  }
-  return quoted;
-}
-
-Result<IpNetwork, NetworkError> IpNetwork::parse(std::string_view text) {
-  auto error = [&](NetworkError::Kind kind) {
-    return Unexpected<NetworkError>{{kind, std::string(text.substr(0, 64))}};
-  };
-  const auto slash = text.find('/');
-  if (slash == std::string_view::npos) return error(NetworkError::Kind::kNoPrefix);
-  const std::string_view address = text.substr(0, slash);
-  const std::string_view digits = text.substr(slash + 1);
-  if (address.empty() || address.size() > 45) return error(NetworkError::Kind::kBadAddress);
-  const std::string z(address);
-  IpNetwork n;
-  int max = 32;
-  if (::inet_pton(AF_INET, z.c_str(), n.base_.bytes_.data()) != 1) {
-    if (::inet_pton(AF_INET6, z.c_str(), n.base_.bytes_.data()) != 1 ||
-        std::equal(kV4MappedPrefix.begin(), kV4MappedPrefix.end(), n.base_.bytes_.begin())) {
-      return error(NetworkError::Kind::kBadAddress);
-    }
-    n.base_.v4_ = false;
-    max = 128;
-  }
-  // Decimal without sign or leading zeros: "24", "0"; not "024", "+24", " 24".
-  if (digits.empty() || digits.size() > 3 || (digits.size() > 1 && digits[0] == '0')) {
-    return error(NetworkError::Kind::kBadPrefix);
-  }
-  int prefix = -1;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
-  if (ec != std::errc() || end != digits.data() + digits.size() || prefix < 0 || prefix > max) {
-    return error(NetworkError::Kind::kBadPrefix);
-  }
-  n.prefix_ = prefix;
-  const ByteSpan bytes = n.base_.bytes();
-  for (int bit = prefix; bit < max; ++bit) {
-    if (bytes[static_cast<std::size_t>(bit / 8)] & (0x80 >> (bit % 8))) {
-      return error(NetworkError::Kind::kHostBitsSet);
-    }
-  }
-  return n;
-}
-
-bool IpNetwork::contains(const IpAddress& address) const {
-  if (address.is_v4() != base_.is_v4()) return false;
-  return same_prefix(address.bytes(), base_.bytes(), prefix_);
-}
-
-bool IpNetwork::overlaps(const IpNetwork& other) const {
-  if (base_.is_v4() != other.base_.is_v4()) return false;
-  return same_prefix(base_.bytes(), other.base_.bytes(), std::min(prefix_, other.prefix_));
-}
-
-std::string IpNetwork::text() const {
-  return base_.text() + "/" + std::to_string(prefix_);
 }
 
 const char* site_state_name(SiteState state) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/bytes.hpp"
+#include "common/net/ip.hpp"
 #include "common/result.hpp"
 #include "sessionmgr/core/ticket.hpp"
 
@@ -60,53 +61,10 @@ struct User {
   bool has(Role role) const { return roles.count(role) != 0; }
 };
 
-// An IPv4 or IPv6 address. An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is its IPv4 address:
-// that is how a dual-stack socket reports an IPv4 client.
-class IpAddress {
- public:
-  static std::optional<IpAddress> parse(std::string_view text);
-
-  bool is_v4() const { return v4_; }
-  // 4 bytes (IPv4) or 16 (IPv6), network order.
-  ByteSpan bytes() const { return ByteSpan(bytes_.data(), v4_ ? 4 : 16); }
-  std::string text() const;  // canonical: "192.0.2.7", "2001:db8::1"
-  bool operator==(const IpAddress&) const = default;
-
- private:
-  friend class IpNetwork;  // parses a network's base address without the IPv4-mapped folding
-  bool v4_ = true;
-  std::array<std::uint8_t, 16> bytes_{};
-};
-
-struct NetworkError {
-  enum class Kind {
-    kNoPrefix,     // no "/N"
-    kBadAddress,   // the part before "/" is no IPv4 or IPv6 address (or an IPv4-mapped one)
-    kBadPrefix,    // not a decimal number within 0..32 (IPv4) or 0..128 (IPv6)
-    kHostBitsSet,  // "10.8.0.1/24": bits beyond the prefix are set
-  };
-  Kind kind = Kind::kNoPrefix;
-  std::string text;  // what was parsed (at most 64 bytes of it)
-
-  std::string describe() const;  // names the text and what is wrong with it
-};
-
-// A CIDR network: "10.8.0.0/24", "2001:db8:5::/64".
-class IpNetwork {
- public:
-  static Result<IpNetwork, NetworkError> parse(std::string_view text);
-
-  bool contains(const IpAddress& address) const;  // false across families
-  bool overlaps(const IpNetwork& other) const;
-  int prefix() const { return prefix_; }
-  const IpAddress& base() const { return base_; }
-  std::string text() const;  // canonical, e.g. "2001:db8:5::/64"
-  bool operator==(const IpNetwork&) const = default;
-
- private:
-  IpAddress base_;
-  int prefix_ = 0;
-};
+// Site pools and the addresses kiosks connect from (common/net: IPv4-mapped addresses are
+// their IPv4 address; a pool's host bits must be zero).
+using net::IpAddress;
+using net::IpNetwork;
 
 enum class SiteState { kRegistered, kApproved, kSuspended, kRevoked };
 const char* site_state_name(SiteState state);  // "registered", "approved", ...

@@ -1,13 +1,10 @@
 #include "sessionmgr/core/ticket.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <array>
-#include <cstring>
-#include <vector>
 
 #include "common/bytes.hpp"
+#include "common/net/ip.hpp"
 
 namespace enclave::sessionmgr {
 
@@ -35,25 +32,9 @@ std::string ticket_hash(std::string_view ticket) {
 }
 
 std::optional<std::string> canonical_address(std::string_view address) {
-  if (address.empty() || address.size() > 64) return std::nullopt;
-  std::string text(address);
-  char out[INET6_ADDRSTRLEN] = {};
-  in_addr v4{};
-  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) {
-    if (!::inet_ntop(AF_INET, &v4, out, sizeof out)) return std::nullopt;
-    return std::string(out);
-  }
-  in6_addr v6{};
-  if (::inet_pton(AF_INET6, text.c_str(), &v6) != 1) return std::nullopt;
-  static constexpr std::array<std::uint8_t, 12> kMapped = {0, 0, 0, 0, 0,    0,
-                                                           0, 0, 0, 0, 0xff, 0xff};
-  if (std::equal(kMapped.begin(), kMapped.end(), v6.s6_addr)) {
-    std::memcpy(&v4, v6.s6_addr + 12, 4);
-    if (!::inet_ntop(AF_INET, &v4, out, sizeof out)) return std::nullopt;
-    return std::string(out);
-  }
-  if (!::inet_ntop(AF_INET6, &v6, out, sizeof out)) return std::nullopt;
-  return std::string(out);
+  auto parsed = net::IpAddress::parse(address);
+  if (!parsed) return std::nullopt;
+  return parsed->text();
 }
 
 const char* refusal_text(Refusal refusal) {

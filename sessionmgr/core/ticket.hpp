@@ -33,7 +33,7 @@ bool is_ticket_syntax(std::string_view ticket);
 std::string ticket_hash(std::string_view ticket);
 
 // An IP address in canonical text ("192.0.2.7", "2001:db8::1"; an IPv4-mapped IPv6 address
-// becomes its IPv4 form), or nullopt when the text is not an address.
+// becomes its IPv4 form), or nullopt when the text is not an address (net::IpAddress).
 std::optional<std::string> canonical_address(std::string_view address);
 
 // A stored ticket as redemption sees it.

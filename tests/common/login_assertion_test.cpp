@@ -12,13 +12,18 @@
 #include <limits>
 #include <string>
 
-#include "common/login/ed25519.hpp"
+#include "common/ed25519.hpp"
 #include "tests/support/process.hpp"
 
 namespace enclave::login {
 namespace {
 
 using Kind = AssertionError::Kind;
+using crypto::ed25519_public_key;
+using crypto::ed25519_sign;
+using crypto::ed25519_verify;
+using crypto::EvpPkeyPtr;
+using crypto::kEd25519SignatureBytes;
 
 constexpr std::int64_t kTime = 1767225600;  // 2026-01-01T00:00:00Z
 const std::string kNonce = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -23,13 +23,19 @@ Success sample_success() {
 }
 
 std::vector<Request> all_requests() {
-  return {CreateSession{"alice"}, PostAuthMessageResponse{"correct horse \"battery\"\n"},
-          PostAuthMessageResponse{std::nullopt}, PostAuthMessageResponse{""}, CancelSession{}};
+  return {CreateSession{"alice"},
+          CreateSession{"alice", "claims-internal_2"},
+          EnrolPrint{"alice", Bytes{'F', 'P', '3', 0, 0xff, 0x80}},
+          PostAuthMessageResponse{"correct horse \"battery\"\n"},
+          PostAuthMessageResponse{std::nullopt},
+          PostAuthMessageResponse{""},
+          CancelSession{}};
 }
 
 std::vector<Response> all_responses() {
   std::vector<Response> out{sample_success(), ErrorReply{ErrorType::kAuthError, "login failed"},
-                            ErrorReply{ErrorType::kError, ""}};
+                            ErrorReply{ErrorType::kError, ""},
+                            Enrolled{"p-0123456789abcdef0123456789abcdef"}};
   for (auto type : {AuthMessageType::kVisible, AuthMessageType::kSecret, AuthMessageType::kInfo,
                     AuthMessageType::kError, AuthMessageType::kFingerprint}) {
     out.push_back(AuthMessage{type, "Password: \xe2\x9c\x93 {\"x\":1}"});
@@ -84,6 +90,12 @@ TEST(LoginMessages, EveryResponseRoundTrips) {
 TEST(LoginMessages, EncodingsAsOnTheWire) {
   EXPECT_EQ(encode_request(CreateSession{"alice"}),
             R"({"type":"create_session","username":"alice","v":1})");
+  EXPECT_EQ(
+      encode_request(CreateSession{"alice", "claims-internal"}),
+      R"({"compartment":"claims-internal","type":"create_session","username":"alice","v":1})");
+  EXPECT_EQ(encode_request(EnrolPrint{"alice", Bytes{'F', 'P', '3'}}),
+            R"({"print":"RlAz","type":"enrol_print","username":"alice","v":1})");
+  EXPECT_EQ(encode_response(Enrolled{"p-1"}), R"({"print_id":"p-1","type":"enrolled"})");
   EXPECT_EQ(encode_request(PostAuthMessageResponse{std::nullopt}),
             R"({"type":"post_auth_message_response"})");
   EXPECT_EQ(encode_request(CancelSession{}), R"({"type":"cancel_session"})");
@@ -134,6 +146,30 @@ TEST(LoginMessages, RequestErrorsAreTyped) {
       {R"({"type":"create_session","v":1,"username":"a\u0000b"})", Kind::kBadValue, "username"},
       {R"({"type":"create_session","v":1,"username":"a","password":"x"})", Kind::kUnknownField,
        "password"},
+      {R"({"type":"create_session","v":1,"username":"a","compartment":""})", Kind::kBadValue,
+       "compartment"},
+      {R"({"type":"create_session","v":1,"username":"a","compartment":"Gold"})", Kind::kBadValue,
+       "compartment"},
+      {R"({"type":"create_session","v":1,"username":"a","compartment":"a.b"})", Kind::kBadValue,
+       "compartment"},
+      {R"({"type":"create_session","v":1,"username":"a","compartment":")" + std::string(65, 'c') +
+           R"("})",
+       Kind::kBadValue, "compartment"},
+      {R"({"type":"create_session","v":1,"username":"a","compartment":["x"]})", Kind::kWrongType,
+       "compartment"},
+      {R"({"type":"enrol_print","username":"a","print":"RlAz"})", Kind::kBadVersion, "v"},
+      {R"({"type":"enrol_print","v":1,"print":"RlAz"})", Kind::kMissingField, "username"},
+      {R"({"type":"enrol_print","v":1,"username":"a"})", Kind::kMissingField, "print"},
+      {R"({"type":"enrol_print","v":1,"username":"a","print":""})", Kind::kBadValue, "print"},
+      {R"({"type":"enrol_print","v":1,"username":"a","print":"RlA"})", Kind::kBadValue, "print"},
+      {R"({"type":"enrol_print","v":1,"username":"a","print":"RlB="})", Kind::kBadValue, "print"},
+      {R"({"type":"enrol_print","v":1,"username":"a","print":7})", Kind::kWrongType, "print"},
+      // The device is the one its certificate names, never one the message could claim.
+      {R"({"type":"enrol_print","v":1,"username":"a","print":"RlAz","device":"k"})",
+       Kind::kUnknownField, "device"},
+      {R"({"type":"enrol_print","v":1,"username":"a","print":"RlAz","compartment":"x"})",
+       Kind::kUnknownField, "compartment"},
+      {R"({"type":"enrolled","print_id":"p-1"})", Kind::kUnknownType, "type"},
       {R"({"type":"post_auth_message_response","response":1})", Kind::kWrongType, "response"},
       {R"({"type":"cancel_session","reason":"x"})", Kind::kUnknownField, "reason"},
   };
@@ -170,6 +206,12 @@ TEST(LoginMessages, ResponseErrorsAreTypedAndNameNestedFields) {
        Kind::kBadValue, "auth_message_type"},
       {R"({"type":"auth_message","auth_message_type":"secret"})", Kind::kMissingField,
        "auth_message"},
+      {R"({"type":"enrolled"})", Kind::kMissingField, "print_id"},
+      {R"({"type":"enrolled","print_id":""})", Kind::kBadValue, "print_id"},
+      {R"({"type":"enrolled","print_id":")" + std::string(kMaxPrintIdBytes + 1, 'p') + R"("})",
+       Kind::kBadValue, "print_id"},
+      {R"({"type":"enrolled","print_id":"p-1","user":"a"})", Kind::kUnknownField, "user"},
+      {R"({"type":"enrol_print","v":1,"username":"a","print":"RlAz"})", Kind::kUnknownType, "type"},
   };
   for (const BadCase& c : cases) {
     auto parsed = parse_response(as_bytes(c.text));
@@ -230,6 +272,25 @@ TEST(LoginMessages, TheLargestChallengeFitsInOneFingerprintPrompt) {
   auto challenge = parse_challenge(as_bytes(message.text));
   ASSERT_TRUE(challenge.has_value()) << challenge.error().describe();
   EXPECT_EQ(*challenge, c);
+}
+
+TEST(LoginMessages, TheLargestPrintFitsInOneEnrolmentAndOneMoreByteIsRefused) {
+  // The longest user name, escaped six-fold, around the largest print a challenge can carry.
+  EnrolPrint largest{std::string(256, '\x01'), Bytes(kMaxPrintBytes, 0xa5)};
+  auto frame = frame_request(largest);
+  ASSERT_TRUE(frame.has_value()) << frame.error().describe();
+  FrameDecoder decoder;
+  decoder.feed(*frame);
+  auto got = decoder.next_request();
+  ASSERT_TRUE(got.has_value()) << got.error().describe();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(**got, Request{largest});
+
+  EnrolPrint over{"alice", Bytes(kMaxPrintBytes + 1, 0xa5)};
+  auto parsed = parse_request(as_bytes(encode_request(over)));
+  ASSERT_FALSE(parsed.has_value());
+  EXPECT_EQ(parsed.error().kind, Kind::kBadValue);
+  EXPECT_EQ(parsed.error().field, "print");
 }
 
 // --- frames ----------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 // The local CA: what `enclavectl ca init` makes, the device and server certificates it issues,
 // verification against it (and against another CA), and what is read back from a certificate.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
@@ -60,11 +62,20 @@ class LocalCa : public ::testing::Test {
   std::unique_ptr<CertificateAuthority> ca_;
 };
 
-TEST_F(LocalCa, IsASelfSignedEd25519CaForTenYears) {
+// The hash a certificate's signature was made with: what FreeRDP derives the TLS channel
+// binding from (NID_undef for Ed25519, and then it refuses the connection).
+int signature_digest(X509* cert) {
+  int digest = NID_undef;
+  OBJ_find_sigid_algs(X509_get_signature_nid(cert), &digest, nullptr);
+  return digest;
+}
+
+TEST_F(LocalCa, IsASelfSignedEcdsaP256CaForTenYears) {
   EXPECT_EQ(mode_of(key_path()), 0600u);
   auto ca = parse(ca_pem());
   ASSERT_TRUE(ca);
-  EXPECT_EQ(EVP_PKEY_get_id(X509_get0_pubkey(ca.get())), EVP_PKEY_ED25519);
+  EXPECT_EQ(EVP_PKEY_get_base_id(X509_get0_pubkey(ca.get())), EVP_PKEY_EC);
+  EXPECT_EQ(signature_digest(ca.get()), NID_sha256);
   EXPECT_EQ(X509_check_ca(ca.get()), 1);
   EXPECT_TRUE(critical(ca.get(), NID_basic_constraints));
   EXPECT_TRUE(critical(ca.get(), NID_key_usage));
@@ -98,6 +109,33 @@ TEST_F(LocalCa, RefusesAKeyOthersMayRead) {
   ASSERT_FALSE(ca);
   EXPECT_EQ(ca.error().code, Errc::kPermission);
   EXPECT_NE(ca.error().message.find("mode 0640"), std::string::npos) << ca.error().message;
+}
+
+TEST_F(LocalCa, RefusesAKeyBehindASymbolicLinkOrOfAnotherType) {
+  // The CA's key goes through the one key-file loader (common/ed25519).
+  std::filesystem::create_symlink(key_path(), dir_ / "link.key");
+  auto linked = CertificateAuthority::load(cert_path(), dir_ / "link.key");
+  ASSERT_FALSE(linked);
+  EXPECT_EQ(linked.error().code, Errc::kPermission);
+  EXPECT_NE(linked.error().message.find("link.key"), std::string::npos) << linked.error().message;
+
+  // An X25519 key (key agreement only) cannot be a CA's.
+  TempDir other;
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> x25519(
+      EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519"), EVP_PKEY_free);
+  ASSERT_TRUE(x25519);
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  ASSERT_EQ(
+      PEM_write_bio_PrivateKey(bio.get(), x25519.get(), nullptr, nullptr, 0, nullptr, nullptr), 1);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio.get(), &data);
+  ASSERT_TRUE(write_file_atomically(other / "x25519.key",
+                                    std::string(data, static_cast<std::size_t>(size)), 0600));
+  auto x = CertificateAuthority::load(cert_path(), other / "x25519.key");
+  ASSERT_FALSE(x);
+  EXPECT_EQ(x.error().code, Errc::kInvalidArgument);
+  EXPECT_NE(x.error().message.find("x25519.key"), std::string::npos) << x.error().message;
+  EXPECT_NE(x.error().message.find("not this type"), std::string::npos) << x.error().message;
 }
 
 TEST_F(LocalCa, RefusesAKeyThatIsNotTheCertificates) {
@@ -163,6 +201,9 @@ TEST_F(LocalCa, ServerCertificateNamesItsHosts) {
   EXPECT_FALSE(verify_issued_by(issued->certificate_pem, ca_pem(), Purpose::kClient));
   auto cert = parse(issued->certificate_pem);
   ASSERT_TRUE(cert);
+  // ECDSA P-256 signed with SHA-256: what xfreerdp needs to bind its TLS channel.
+  EXPECT_EQ(EVP_PKEY_get_base_id(X509_get0_pubkey(cert.get())), EVP_PKEY_EC);
+  EXPECT_EQ(signature_digest(cert.get()), NID_sha256);
   EXPECT_EQ(X509_check_host(cert.get(), "gateway.enclave.example", 0, 0, nullptr), 1);
   EXPECT_EQ(X509_check_host(cert.get(), "other.example", 0, 0, nullptr), 0);
   EXPECT_EQ(X509_check_ip_asc(cert.get(), "10.0.0.1", 0), 1);

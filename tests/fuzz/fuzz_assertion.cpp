@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/ed25519.hpp"
 #include "common/login/assertion.hpp"
-#include "common/login/ed25519.hpp"
 
 namespace {
 
@@ -49,7 +49,7 @@ void check_canonical(ByteSpan input) {
 
   auto wire = sign_assertion(*assertion, device_key());
   check(wire.has_value());
-  auto public_key = ed25519_public_key(device_key());
+  auto public_key = crypto::ed25519_public_key(device_key());
   check(public_key.has_value());
   AssertionExpectation expected;
   expected.nonce = assertion->nonce;

@@ -1,4 +1,4 @@
-#include "common/login/ed25519.hpp"
+#include "common/ed25519.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 #include <cstring>
 #include <string>
 
-namespace enclave::login {
+namespace enclave::crypto {
 
 namespace {
 
@@ -39,7 +39,7 @@ int refuse_passphrase(char*, int, int, void*) {
 }
 
 Unexpected<Error> file_error(int err, const std::filesystem::path& path, const char* action) {
-  std::string where = "device key " + path.string() + ": ";
+  std::string where = "private key file " + path.string() + ": ";
   switch (err) {
     case ENOENT:
       return fail(Errc::kNotFound, where + "does not exist");
@@ -59,9 +59,11 @@ bool is_ed25519(EVP_PKEY* key) {
 
 }  // namespace
 
-Expected<EvpPkeyPtr> load_ed25519_private_key(const std::filesystem::path& pem) {
+Expected<EvpPkeyPtr> load_private_key(const std::filesystem::path& pem) {
   std::string where = "private key file " + pem.string() + ": ";
-  int fd = ::open(pem.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // O_NONBLOCK: a FIFO put in the key's place must not hang the open (reads of a regular file
+  // ignore the flag).
+  int fd = ::open(pem.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return file_error(errno, pem, "read it");
   FdCloser closer{fd};
   struct stat st {};
@@ -100,8 +102,14 @@ Expected<EvpPkeyPtr> load_ed25519_private_key(const std::filesystem::path& pem) 
                                             " bytes, not a PEM private key");
   }
   if (!key) return fail(Errc::kInvalidArgument, where + "not an unencrypted PEM private key");
-  if (!is_ed25519(key.get())) {
-    return fail(Errc::kInvalidArgument, where + "holds a private key that is not Ed25519");
+  return key;
+}
+
+Expected<EvpPkeyPtr> load_ed25519_private_key(const std::filesystem::path& pem) {
+  auto key = load_private_key(pem);
+  if (key && !is_ed25519(key->get())) {
+    return fail(Errc::kInvalidArgument,
+                "private key file " + pem.string() + ": holds a private key that is not Ed25519");
   }
   return key;
 }
@@ -150,4 +158,4 @@ bool ed25519_verify(ByteSpan public_key, ByteSpan message, ByteSpan signature) {
   return ok;
 }
 
-}  // namespace enclave::login
+}  // namespace enclave::crypto
