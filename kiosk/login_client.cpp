@@ -4,6 +4,7 @@
 #include <sys/time.h>
 
 #include <array>
+#include <optional>
 
 #include <openssl/ssl.h>
 #include <boost/asio/connect.hpp>
@@ -29,29 +30,86 @@ namespace {
 
 using Stream = ssl::stream<tcp::socket>;
 
-Status send(Stream& stream, const login::Request& request) {
+// One mutual-TLS connection to the gateway's login API, made with the device's kit: what a
+// login and an enrolment both speak over.
+class GatewayLink {
+ public:
+  // Reads the kit: its files are checked before anything else happens.
+  Status load_kit(const DeviceKit& kit);
+  // Connects and shakes hands; every later read and write waits at most options.timeout.
+  Status connect(const LoginOptions& options);
+  Status send(const login::Request& request);
+  Expected<login::Response> receive();
+
+ private:
+  asio::io_context io_;
+  ssl::context tls_{ssl::context::tls_client};
+  std::optional<Stream> stream_;  // made once the context is complete: SSL_new copies it
+  login::FrameDecoder decoder_;
+};
+
+Status GatewayLink::load_kit(const DeviceKit& kit) {
+  SSL_CTX_set_min_proto_version(tls_.native_handle(), TLS1_2_VERSION);
+  boost::system::error_code ec;
+  tls_.load_verify_file(kit.ca.string(), ec);
+  if (ec) return fail(Errc::kNotFound, kit.ca.string() + ": " + ec.message());
+  tls_.use_certificate_chain_file(kit.certificate.string(), ec);
+  if (ec) return fail(Errc::kNotFound, kit.certificate.string() + ": " + ec.message());
+  tls_.use_private_key_file(kit.private_key.string(), ssl::context::pem, ec);
+  if (ec) return fail(Errc::kNotFound, kit.private_key.string() + ": " + ec.message());
+  tls_.set_verify_mode(ssl::verify_peer, ec);
+  if (ec) return fail(Errc::kInternal, "TLS peer verification: " + ec.message());
+  return {};
+}
+
+Status GatewayLink::connect(const LoginOptions& options) {
+  Stream& stream = stream_.emplace(io_, tls_);
+  boost::system::error_code ec;
+  tcp::resolver resolver(io_);
+  auto endpoints = resolver.resolve(options.gateway_host, std::to_string(options.gateway_port), ec);
+  if (!ec) asio::connect(stream.next_layer(), endpoints, ec);
+  const std::string where = options.gateway_host + ":" + std::to_string(options.gateway_port);
+  if (ec)
+    return fail(Errc::kUnavailable, "cannot reach the gateway at " + where + ": " + ec.message());
+  // Every read and write waits at most `timeout` (the center is slow, or gone).
+  const auto ms = options.timeout.count();
+  timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  ::setsockopt(stream.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(stream.next_layer().native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  // Each message is one small write answered by the center: Nagle's algorithm would hold it
+  // for the previous segment's delayed ACK (40 ms on Linux) on every step of the login.
+  stream.next_layer().set_option(tcp::no_delay(true), ec);
+  const std::string name = options.server_name.empty() ? options.gateway_host : options.server_name;
+  SSL_set_tlsext_host_name(stream.native_handle(), name.c_str());
+  SSL_set1_host(stream.native_handle(), name.c_str());
+  stream.handshake(ssl::stream_base::client, ec);
+  if (ec) return fail(Errc::kPermission, "TLS with the gateway at " + where + ": " + ec.message());
+  return {};
+}
+
+Status GatewayLink::send(const login::Request& request) {
   auto frame = login::frame_request(request);
   if (!frame) return fail(Errc::kInvalidArgument, "login request: " + frame.error().describe());
   boost::system::error_code ec;
-  asio::write(stream, asio::buffer(*frame), ec);
+  asio::write(*stream_, asio::buffer(*frame), ec);
   secure_wipe(frame->data(), frame->size());
   if (ec) return fail(Errc::kIo, "sending to the gateway: " + ec.message());
   return {};
 }
 
-Expected<login::Response> receive(Stream& stream, login::FrameDecoder& decoder) {
+Expected<login::Response> GatewayLink::receive() {
   std::array<std::uint8_t, 4096> buffer;
   for (;;) {
-    auto next = decoder.next_response();
+    auto next = decoder_.next_response();
     if (!next) return fail(Errc::kInternal, "from the gateway: " + next.error().describe());
     if (next->has_value()) return std::move(**next);
     boost::system::error_code ec;
-    const std::size_t n = stream.read_some(asio::buffer(buffer), ec);
+    const std::size_t n = stream_->read_some(asio::buffer(buffer), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       return fail(Errc::kTimeout, "the gateway sent nothing in time");
     }
     if (ec) return fail(Errc::kIo, "reading from the gateway: " + ec.message());
-    decoder.feed(ByteSpan(buffer.data(), n));
+    decoder_.feed(ByteSpan(buffer.data(), n));
   }
 }
 
@@ -120,60 +178,76 @@ Expected<FingerprintVerdict> ReaderMatcher::match(const std::vector<login::Enrol
 
 Expected<LoginOutcome> run_login(const LoginOptions& options, Person& person,
                                  FingerprintMatcher& reader) {
-  ssl::context tls(ssl::context::tls_client);
-  SSL_CTX* raw = tls.native_handle();
-  SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
-  boost::system::error_code ec;
-  tls.load_verify_file(options.kit.ca.string(), ec);
-  if (ec) return fail(Errc::kNotFound, options.kit.ca.string() + ": " + ec.message());
-  tls.use_certificate_chain_file(options.kit.certificate.string(), ec);
-  if (ec) return fail(Errc::kNotFound, options.kit.certificate.string() + ": " + ec.message());
-  tls.use_private_key_file(options.kit.private_key.string(), ssl::context::pem, ec);
-  if (ec) return fail(Errc::kNotFound, options.kit.private_key.string() + ": " + ec.message());
-  tls.set_verify_mode(ssl::verify_peer, ec);
-
-  asio::io_context io;
-  Stream stream(io, tls);
-  tcp::resolver resolver(io);
-  auto endpoints = resolver.resolve(options.gateway_host, std::to_string(options.gateway_port), ec);
-  if (!ec) asio::connect(stream.next_layer(), endpoints, ec);
-  const std::string where = options.gateway_host + ":" + std::to_string(options.gateway_port);
-  if (ec)
-    return fail(Errc::kUnavailable, "cannot reach the gateway at " + where + ": " + ec.message());
-  // Every read and write waits at most `timeout` (the center is slow, or gone).
-  const auto ms = options.timeout.count();
-  timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
-  ::setsockopt(stream.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(stream.next_layer().native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  const std::string name = options.server_name.empty() ? options.gateway_host : options.server_name;
-  SSL_set_tlsext_host_name(stream.native_handle(), name.c_str());
-  SSL_set1_host(stream.native_handle(), name.c_str());
-  stream.handshake(ssl::stream_base::client, ec);
-  if (ec) return fail(Errc::kPermission, "TLS with the gateway at " + where + ": " + ec.message());
-
-  ENCLAVE_TRY(send(stream, login::CreateSession{options.user}));
-  login::FrameDecoder decoder;
+  GatewayLink link;
+  ENCLAVE_TRY(link.load_kit(options.kit));
+  ENCLAVE_TRY(link.connect(options));
+  ENCLAVE_TRY(link.send(login::CreateSession{options.user, options.compartment}));
   for (;;) {
-    auto response = receive(stream, decoder);
+    auto response = link.receive();
     if (!response) return error_of(response);
     if (auto* success = std::get_if<login::Success>(&*response)) return LoginOutcome(*success);
     if (auto* refused = std::get_if<login::ErrorReply>(&*response)) return LoginOutcome(*refused);
-    const auto& message = std::get<login::AuthMessage>(*response);
-    auto answer = answer_of(message, options, person, reader);
+    const auto* message = std::get_if<login::AuthMessage>(&*response);
+    if (!message) return fail(Errc::kInternal, "the gateway answered a login with \"enrolled\"");
+    auto answer = answer_of(*message, options, person, reader);
     if (!answer) {
-      (void)send(stream, login::CancelSession{});
+      (void)link.send(login::CancelSession{});
       return error_of(answer);
     }
     if (!*answer) {
-      ENCLAVE_TRY(send(stream, login::CancelSession{}));
+      ENCLAVE_TRY(link.send(login::CancelSession{}));
       return LoginOutcome(login::ErrorReply{login::ErrorType::kError, "login cancelled"});
     }
     login::PostAuthMessageResponse reply;
-    if (message.needs_answer()) reply.response = std::move(**answer);
-    Status sent = send(stream, reply);
+    if (message->needs_answer()) reply.response = std::move(**answer);
+    Status sent = link.send(reply);
     if (reply.response) secure_wipe(reply.response->data(), reply.response->size());
     if (!sent) return error_of(sent);
   }
+}
+
+Expected<Bytes> enrol_finger(FingerprintReader& reader, Person& person, const std::string& user) {
+  auto print = reader.enroll(user, [&person](const EnrollProgress& progress) {
+    if (progress.retry) {
+      person.tell(retry_advice(*progress.retry), true);
+    } else {
+      person.tell("Scan " + std::to_string(progress.completed_stages) + " of " +
+                      std::to_string(progress.total_stages) + " done.",
+                  false);
+    }
+  });
+  if (!print) return fail(Errc::kUnavailable, print.error().describe());
+  return std::move(print).value();
+}
+
+Expected<EnrolmentOutcome> run_enrolment(const LoginOptions& options, Person& person,
+                                         FingerprintReader& reader) {
+  GatewayLink link;
+  ENCLAVE_TRY(link.load_kit(options.kit));
+  auto print = enrol_finger(reader, person, options.user);
+  if (!print) return error_of(print);
+  login::EnrolPrint enrol{options.user, std::move(print).value()};
+  struct Wipe {
+    Bytes& bytes;
+    ~Wipe() { secure_wipe(bytes.data(), bytes.size()); }
+  } wipe{enrol.print};
+  if (enrol.print.size() > login::kMaxPrintBytes) {
+    // The center could never send it down again in a fingerprint challenge.
+    return fail(Errc::kInvalidArgument,
+                "the reader's print is " + std::to_string(enrol.print.size()) +
+                    " bytes; a login can carry at most " + std::to_string(login::kMaxPrintBytes));
+  }
+  ENCLAVE_TRY(link.connect(options));
+  ENCLAVE_TRY(link.send(enrol));
+  auto response = link.receive();
+  if (!response) return error_of(response);
+  if (auto* enrolled = std::get_if<login::Enrolled>(&*response)) {
+    return EnrolmentOutcome(*enrolled);
+  }
+  if (auto* refused = std::get_if<login::ErrorReply>(&*response)) {
+    return EnrolmentOutcome(*refused);
+  }
+  return fail(Errc::kInternal, "the gateway answered enrol_print with neither enrolled nor error");
 }
 
 std::vector<std::string> xfreerdp_arguments(const login::Success& success) {

@@ -4,6 +4,11 @@
 // the fingerprint challenge (matched here with libfprint, signed with the device key), until
 // the center says success (a ticket and where to use it) or error.
 //
+// Enrolment takes the same connection: a steward approves it at the center standing at this
+// kiosk, the person scans their finger here until libfprint has a print, and the print goes to
+// the center in one enrol_print message, which records it for this user and this reader (the
+// device is the one the TLS certificate names).
+//
 // The person and the reader are interfaces so that the terminal client, the full-screen kiosk
 // and the tests drive the same code.
 #pragma once
@@ -15,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/bytes.hpp"
 #include "common/login/assertion.hpp"
 #include "common/login/messages.hpp"
 #include "common/result.hpp"
@@ -70,6 +76,8 @@ struct LoginOptions {
   std::string server_name;  // the name the gateway's certificate must carry (its host name)
   DeviceKit kit;
   std::string user;
+  // The compartment to enter, for a user whose projects grant several (a login only).
+  std::optional<std::string> compartment;
   std::chrono::milliseconds timeout{std::chrono::minutes(3)};  // per message from the center
 };
 
@@ -79,6 +87,19 @@ using LoginOutcome = std::variant<login::Success, login::ErrorReply>;
 // the protocol, the reader, or the device key; a refused login is an ErrorReply, not an error.
 Expected<LoginOutcome> run_login(const LoginOptions& options, Person& person,
                                  FingerprintMatcher& reader);
+
+// Scans `user`'s finger on the reader until libfprint has a print, telling the person the
+// progress ("Scan 2 of 5 done.") and the reader's advice after a failed scan. The serialised
+// print, or the reader's error.
+Expected<Bytes> enrol_finger(FingerprintReader& reader, Person& person, const std::string& user);
+
+using EnrolmentOutcome = std::variant<login::Enrolled, login::ErrorReply>;
+
+// Enrols options.user on this kiosk: reads the kit (before anyone scans), enrol_finger, then
+// records the print at the center over the login API. Errors as run_login's; the center's
+// refusal (no approved enrolment, an approval that expired) is an ErrorReply.
+Expected<EnrolmentOutcome> run_enrolment(const LoginOptions& options, Person& person,
+                                         FingerprintReader& reader);
 
 // The xfreerdp command line for a successful login (the relay's address, the ticket in the
 // preconnection PDU, the gateway's certificate pinned, TLS only).

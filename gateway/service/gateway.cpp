@@ -4,6 +4,7 @@
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
 
 #include <csignal>
+#include <filesystem>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -183,6 +184,20 @@ Expected<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig config, audit::
                                      config.tls12_ciphers);
   if (!tls) return error_of(tls);
   std::unique_ptr<asio::ssl::context> login_tls;
+  if (config.login.listen_port != 0 && !std::filesystem::exists(config.login.device_ca)) {
+    // The relay still serves tickets an operator issues; the log and the audit say why the
+    // kiosks' login API is not there.
+    const std::string why =
+        "no device CA at " + config.login.device_ca.string() + " (enclavectl ca init creates it)";
+    spdlog::warn("the login API is off: {}", why);
+    audit.append({{"type", "gateway.login.off"},
+                  {"outcome", "error"},
+                  {"actor_kind", "service"},
+                  {"actor", "enclave-gatewayd"},
+                  {"object", "login-api"},
+                  {"details", {{"reason", why}}}});
+    config.login.listen_port = 0;
+  }
   if (config.login.listen_port != 0) {
     auto made = make_login_context(config.certificate, config.private_key, config.login.device_ca,
                                    config.tls_min_version, config.tls12_ciphers);

@@ -99,12 +99,48 @@ login::Response error_reply(std::string description) {
   return login::ErrorReply{login::ErrorType::kError, std::move(description)};
 }
 
-nlohmann::json start_params(const std::string& user, const DeviceIdentity& identity,
+nlohmann::json start_params(const login::CreateSession& create, const DeviceIdentity& identity,
                             const std::string& client) {
-  return {{"user", user},
-          {"device", identity.device},
-          {"source", client},
-          {"certificate_sha256", identity.certificate_sha256}};
+  nlohmann::json params{{"user", create.username},
+                        {"device", identity.device},
+                        {"source", client},
+                        {"certificate_sha256", identity.certificate_sha256}};
+  if (create.compartment) params["compartment"] = *create.compartment;
+  return params;
+}
+
+// The device is the verified certificate's, whatever the kiosk might claim.
+nlohmann::json enrol_params(login::EnrolPrint& enrol, const DeviceIdentity& identity) {
+  nlohmann::json params{
+      {"user", enrol.username}, {"device", identity.device}, {"print", base64_encode(enrol.print)}};
+  secure_wipe(enrol.print.data(), enrol.print.size());
+  return params;
+}
+
+// The kiosk's answer to enrol_print. The registry's refusals ("no approved enrolment of ...",
+// "... expired at ...") are meant for the steward at the kiosk; anything else is logged here
+// and the kiosk told only that it failed.
+login::Response enrolment_response(const Expected<nlohmann::json>& reply,
+                                   const DeviceIdentity& identity) {
+  if (reply) {
+    auto print_id = reply->find("print_id");
+    if (print_id != reply->end() && print_id->is_string() && !print_id->empty()) {
+      return login::Enrolled{print_id->get<std::string>()};
+    }
+    spdlog::warn("enrolment on device {}: the session manager's answer has no print_id",
+                 identity.device);
+    return error_reply("the enrolment could not be recorded");
+  }
+  switch (reply.error().code) {
+    case Errc::kInvalidArgument:
+    case Errc::kNotFound:
+    case Errc::kPermission:
+    case Errc::kConflict:
+      return error_reply(reply.error().message);
+    default:
+      spdlog::warn("enrolment on device {}: {}", identity.device, reply.error().describe());
+      return error_reply("the enrolment service is unavailable");
+  }
 }
 
 nlohmann::json answer_params(const std::string& login_id, std::optional<std::string>& response) {
@@ -134,13 +170,12 @@ struct LoginListener::Impl : std::enable_shared_from_this<LoginListener::Impl> {
 
   void refused(const std::string& client, const std::string& reason,
                const std::string& device = {}) {
-    nlohmann::json details{{"reason", reason}, {"client", client}};
-    if (!device.empty()) details["device"] = device;
-    if (!ctx.audit.append({{"type", "gateway.login.refused"},
-                           {"outcome", "refused"},
-                           {"actor_kind", "device"},
-                           {"actor", device.empty() ? client : device},
-                           {"details", std::move(details)}})) {
+    nlohmann::json event{
+        {"type", "gateway.login.refused"}, {"outcome", "refused"},
+        {"actor_kind", "service"},         {"actor", "enclave-gatewayd"},
+        {"object", "login-api"},           {"details", {{"reason", reason}, {"client", client}}}};
+    if (!device.empty()) event["device"] = device;
+    if (!ctx.audit.append(std::move(event))) {
       spdlog::warn("audit queue full: a login refusal was not recorded");
     }
     spdlog::info("login connection from {} refused: {}", client, reason);
@@ -194,6 +229,8 @@ struct LoginListener::Impl : std::enable_shared_from_this<LoginListener::Impl> {
         refused(client, "login connections at max_connections");
         continue;
       }
+      // Small messages, each waited for by the kiosk: no Nagle delay on them.
+      socket.set_option(tcp::no_delay(true), ec);
       auto strand = asio::make_strand(ctx.io);
       asio::co_spawn(strand, serve(std::move(socket), client, *site), asio::detached);
     }
@@ -292,7 +329,21 @@ struct LoginListener::Impl : std::enable_shared_from_this<LoginListener::Impl> {
           break;
         }
         method = methods::kLoginStart;
-        params = start_params(create->username, *identity, client);
+        params = start_params(*create, *identity, client);
+      } else if (auto* enrol = std::get_if<login::EnrolPrint>(&request)) {
+        // One enrolment is a connection of its own: no login before it, nothing after it.
+        if (logins > 0) {
+          refused(client, "login protocol: enrol_print after a login on the same connection",
+                  identity->device);
+          co_await send(error_reply("enrol_print must be the first message on its connection"));
+          break;
+        }
+        deadline.cancel();
+        Expected<nlohmann::json> recorded = co_await ctx.sessiond.async_call(
+            methods::kRegistryEnrolmentRecord, enrol_params(*enrol, *identity), kServiceTimeout,
+            asio::use_awaitable);
+        co_await send(enrolment_response(recorded, *identity));
+        break;
       } else if (auto* answer = std::get_if<login::PostAuthMessageResponse>(&request)) {
         if (login_id.empty()) {
           co_await send(error_reply("no login in progress"));

@@ -354,10 +354,44 @@ Expected<Compartment> read_compartment(const policy::Table& c, const std::string
   return compartment;
 }
 
-Status read_sessiond(const policy::Table& t, const fs::path& state_dir, SessiondSettings& s) {
+// [sessiond.login]. The stack template's relative path is under the policies directory (it is
+// policy, reviewed like code); the modules' is under the state directory like every other path.
+Status read_login(const policy::Table& t, const fs::path& state_dir, const fs::path& policies_dir,
+                  LoginSettings& s) {
+  ENCLAVE_TRY(t.reject_unknown({"pam_service", "pam_stack", "pam_modules", "failure_delay_ms",
+                                "answer_timeout_s", "max_logins"}));
+  auto service = t.nonempty_string_or("pam_service", s.pam_service);
+  if (!service) return error_of(service);
+  if (!valid_name(*service)) {
+    return bad(t, "pam_service", "a PAM service name is a-z, 0-9, - and _, at most 64");
+  }
+  s.pam_service = std::move(service).value();
+  auto stack = t.string_or("pam_stack", "");
+  if (!stack) return error_of(stack);
+  if (!stack->empty()) {
+    s.pam_stack = fs::path(*stack).is_absolute() ? fs::path(*stack) : policies_dir / *stack;
+  }
+  auto modules = t.string_or("pam_modules", "");
+  if (!modules) return error_of(modules);
+  if (!modules->empty()) s.pam_modules = under(state_dir, *modules);
+  auto delay = t.integer_or("failure_delay_ms", s.failure_delay.count(), 0, 30000);
+  if (!delay) return error_of(delay);
+  s.failure_delay = std::chrono::milliseconds(*delay);
+  auto timeout = seconds(t, "answer_timeout_s", s.answer_timeout, 10, 3600);
+  if (!timeout) return error_of(timeout);
+  s.answer_timeout = *timeout;
+  auto max = t.integer_or("max_logins", s.max_logins, 1, 10000);
+  if (!max) return error_of(max);
+  s.max_logins = static_cast<int>(*max);
+  return {};
+}
+
+Status read_sessiond(const policy::Table& t, const fs::path& state_dir,
+                     const fs::path& policies_dir, SessiondSettings& s) {
   ENCLAVE_TRY(t.reject_unknown({"socket", "database", "registry", "print_key", "ca_certificate",
                                 "audit_socket", "gateway_socket", "gateway_address", "desktop_dir",
-                                "ticket_ttl_s", "health_check_s", "operators", "gateways"}));
+                                "ticket_ttl_s", "health_check_s", "operators", "gateways",
+                                "enrolment_window_s", "login"}));
   auto path = [&](std::string_view key, std::string fallback, fs::path& out) -> Status {
     auto v = t.nonempty_string_or(key, std::move(fallback));
     if (!v) return error_of(v);
@@ -395,6 +429,13 @@ Status read_sessiond(const policy::Table& t, const fs::path& state_dir, Sessiond
   auto gateways = t.strings_or("gateways", {});
   if (!gateways) return error_of(gateways);
   s.gateways = std::move(gateways).value();
+  auto window = seconds(t, "enrolment_window_s", s.enrolment_window, 60, 86400);
+  if (!window) return error_of(window);
+  s.enrolment_window = *window;
+  auto login = t.table("login");
+  if (!login) return error_of(login);
+  if (*login) ENCLAVE_TRY(read_login(**login, state_dir, policies_dir, s.login));
+  if (s.login.pam_stack.empty()) s.login.pam_stack = policies_dir / "pam" / s.login.pam_service;
   return {};
 }
 
@@ -420,15 +461,18 @@ Expected<SessionPolicy> load_session_policy(const policy::Document& document,
   SessionPolicy p;
   p.source = document.source();
   SessiondSettings settings;
+  settings.state_dir = state_dir;
   settings.socket = state_dir / "run/sessiond.sock";
+  // The policies directory is where this file is (its templates, e.g. pam/, sit beside it).
+  const fs::path policies_dir = fs::path(document.source()).parent_path();
   auto sessiond = root.table("sessiond");
   if (!sessiond) return error_of(sessiond);
   if (*sessiond) {
-    ENCLAVE_TRY(read_sessiond(**sessiond, state_dir, settings));
+    ENCLAVE_TRY(read_sessiond(**sessiond, state_dir, policies_dir, settings));
   } else {
     auto empty = policy::Document::parse("", document.source());
     if (!empty) return error_of(empty);
-    ENCLAVE_TRY(read_sessiond(empty->root(), state_dir, settings));
+    ENCLAVE_TRY(read_sessiond(empty->root(), state_dir, policies_dir, settings));
   }
   p.sessiond = std::move(settings);
 

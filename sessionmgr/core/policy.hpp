@@ -83,7 +83,20 @@ struct Compartment {
   std::variant<std::vector<StaticHost>, LocalPool> pool;
 };
 
+// The login service ([sessiond.login]): how the gateway's logins run their PAM transaction.
+struct LoginSettings {
+  std::string pam_service = "enclave-login";
+  // The stack's template (@ENCLAVE_...@ placeholders); default <policies>/pam/<pam_service>.
+  std::filesystem::path pam_stack;
+  // Where pam_enclave_fingerprint.so is; empty: <the executable's directory>/../lib/security.
+  std::filesystem::path pam_modules;
+  std::chrono::milliseconds failure_delay{std::chrono::seconds(1)};  // every failure's answer
+  std::chrono::seconds answer_timeout{120};  // a kiosk silent this long is cancelled
+  int max_logins = 256;                      // logins in progress at once
+};
+
 struct SessiondSettings {
+  std::filesystem::path state_dir;                 // --state-dir: what relative paths are under
   std::filesystem::path socket;                    // default run/sessiond.sock
   std::filesystem::path database;                  // default sessionmgr/sessions.db
   std::filesystem::path registry;                  // default sessionmgr/registry.db
@@ -97,6 +110,9 @@ struct SessiondSettings {
   std::chrono::seconds health_interval{10};
   std::vector<std::string> operators;  // may issue, list, end (besides own uid and root)
   std::vector<std::string> gateways;   // may redeem and report connections
+  // A steward's approval of a fingerprint enrolment is good for this long.
+  std::chrono::seconds enrolment_window{1800};
+  LoginSettings login;
 };
 
 struct SessionPolicy {

@@ -17,7 +17,10 @@
 #include "common/ipc/client.hpp"
 #include "common/ipc/server.hpp"
 #include "sessionmgr/service/local_desktop.hpp"
+#include "sessionmgr/service/login_admission.hpp"
+#include "sessionmgr/service/login_service.hpp"
 #include "sessionmgr/service/methods.hpp"
+#include "sessionmgr/service/pam_stack.hpp"
 #include "sessionmgr/service/params.hpp"
 #include "sessionmgr/service/rdp_probe.hpp"
 #include "sessionmgr/service/registry_service.hpp"
@@ -30,6 +33,9 @@ namespace {
 namespace asio = boost::asio;
 
 constexpr std::size_t kWorkers = 4;
+// Login calls wait on their PAM transaction's next step: their own threads, so that many
+// logins at once never hold up a ticket redemption.
+constexpr std::size_t kLoginWorkers = 16;
 constexpr auto kTick = std::chrono::seconds(1);
 
 class AppenderSink : public AuditSink {
@@ -95,9 +101,13 @@ struct Daemon::Impl : ipc::Handler {
   std::unique_ptr<AppenderSink> audit;
   std::unique_ptr<SessionService> service;
   std::unique_ptr<RegistryService> registry;
+  std::unique_ptr<LoginAdmission> admission;
+  std::unique_ptr<LoginService> login;  // null when the stack could not be installed
+  std::string login_off;                // why (for login.* callers and the start event)
 
   asio::io_context io;
   asio::thread_pool pool{kWorkers};
+  asio::thread_pool login_pool{kLoginWorkers};
   std::unique_ptr<ipc::Server> server;
   asio::steady_timer tick_timer{io};
   asio::steady_timer health_timer{io};
@@ -129,7 +139,7 @@ struct Daemon::Impl : ipc::Handler {
                                  m == methods::kSessionEnd ||
                                  RegistryService::is_operator_method(m);
     const bool gateway_method = m == methods::kTicketRedeem || m == methods::kSessionConnected ||
-                                m == methods::kSessionDisconnected ||
+                                m == methods::kSessionDisconnected || is_login_method(m) ||
                                 RegistryService::is_gateway_method(m);
     if (!operator_method && !gateway_method) {
       return respond(ipc::Response::failure(
@@ -140,11 +150,12 @@ struct Daemon::Impl : ipc::Handler {
       return respond(ipc::Response::failure(
           request.id, {Errc::kPermission, m + " is not allowed for " + peer.user}));
     }
-    asio::post(pool, [this, peer, request = std::move(request), respond = std::move(respond)] {
-      auto result = dispatch(peer, request);
-      respond(result ? ipc::Response::success(request.id, std::move(result).value())
-                     : ipc::Response::failure(request.id, result.error()));
-    });
+    asio::post(is_login_method(m) ? login_pool : pool,
+               [this, peer, request = std::move(request), respond = std::move(respond)] {
+                 auto result = dispatch(peer, request);
+                 respond(result ? ipc::Response::success(request.id, std::move(result).value())
+                                : ipc::Response::failure(request.id, result.error()));
+               });
   }
 
   Expected<nlohmann::json> dispatch(const ipc::PeerCredentials& peer, const ipc::Request& r) {
@@ -153,6 +164,7 @@ struct Daemon::Impl : ipc::Handler {
     if (RegistryService::is_operator_method(m) || RegistryService::is_gateway_method(m)) {
       return registry->call(m, p, peer.user);
     }
+    if (is_login_method(m)) return dispatch_login(m, p);
     if (m == methods::kTicketIssue) {
       IssueRequest req;
       auto user = text_param(p, "user", 128);
@@ -209,6 +221,80 @@ struct Daemon::Impl : ipc::Handler {
     auto reason = text_param(p, "reason", 200, false);
     if (!reason) return error_of(reason);
     return service->end(*id, *reason, peer.user);
+  }
+
+  static bool is_login_method(const std::string& m) {
+    return m == methods::kLoginStart || m == methods::kLoginAnswer || m == methods::kLoginCancel;
+  }
+
+  Expected<nlohmann::json> dispatch_login(const std::string& m, const nlohmann::json& p) {
+    if (!login) return fail(Errc::kUnavailable, "logins are off: " + login_off);
+    Expected<LoginReply> reply = fail(Errc::kInternal, "unreached");
+    if (m == methods::kLoginStart) {
+      LoginRequest r;
+      for (auto [key, out, max, required] :
+           {std::tuple{"user", &r.user, 256, true}, std::tuple{"device", &r.device, 128, true},
+            std::tuple{"source", &r.source, 64, true},
+            std::tuple{"certificate_sha256", &r.certificate_sha256, 64, true},
+            std::tuple{"compartment", &r.compartment, 64, false}}) {
+        auto v = text_param(p, key, static_cast<std::size_t>(max), required);
+        if (!v) return error_of(v);
+        *out = std::move(v).value();
+      }
+      reply = login->start(r);
+    } else {
+      auto id = text_param(p, "login_id", 64);
+      if (!id) return error_of(id);
+      if (m == methods::kLoginCancel) {
+        auto reason = text_param(p, "reason", 200, false);
+        if (!reason) return error_of(reason);
+        ENCLAVE_TRY(login->cancel(*id, *reason));
+        return nlohmann::json::object();
+      }
+      std::optional<std::string> response;
+      if (auto it = p.find("response"); it != p.end() && !it->is_null()) {
+        auto v = text_param(p, "response", 16 * 1024, false);
+        if (!v) return error_of(v);
+        response = std::move(v).value();
+      }
+      reply = login->answer(*id, std::move(response));
+    }
+    if (!reply) return error_of(reply);
+    nlohmann::json body = std::move(reply->body);
+    body["not_before_ms"] =
+        std::chrono::duration_cast<std::chrono::milliseconds>(reply->not_before.time_since_epoch())
+            .count();
+    return body;
+  }
+
+  // The login service, or why not: without its PAM stack the daemon still serves tickets.
+  void open_login() {
+    const SessiondSettings& s = policy.sessiond;
+    auto confdir = install_pam_stack(s);
+    if (!confdir) {
+      login_off = confdir.error().describe();
+      spdlog::warn("logins are off: {}", login_off);
+      return;
+    }
+    auto opened = LoginAdmission::open(s.registry);
+    if (!opened) {
+      login_off = "registry " + s.registry.string() + ": " + opened.error().describe();
+      spdlog::warn("logins are off: {}", login_off);
+      return;
+    }
+    admission = std::move(opened).value();
+    LoginServiceOptions options;
+    options.pam_service = s.login.pam_service;
+    options.pam_confdir = *confdir;
+    options.failure_delay = s.login.failure_delay;
+    options.answer_timeout = s.login.answer_timeout;
+    options.max_logins = static_cast<std::size_t>(s.login.max_logins);
+    LoginDeps deps;
+    deps.audit = audit.get();
+    deps.check_device = [this](const LoginRequest& r) { return admission->check_device(r); };
+    deps.admit = [this](const LoginRequest& r) { return admission->admit(r); };
+    deps.issue_ticket = [this](const IssueRequest& r) { return service->issue(r, "login"); };
+    login = std::make_unique<LoginService>(std::move(options), std::move(deps));
   }
 
   void schedule_tick() {
@@ -272,8 +358,11 @@ Expected<std::unique_ptr<Daemon>> Daemon::open(SessionPolicy policy) {
     auto found = r->find("found");
     return found != r->end() && found->is_boolean() && found->get<bool>();
   };
-  RegistryOptions registry_options{
-      policy.sessiond.registry, policy.sessiond.print_key, policy.sessiond.ca_certificate, {}};
+  RegistryOptions registry_options;
+  registry_options.database = policy.sessiond.registry;
+  registry_options.print_key = policy.sessiond.print_key;
+  registry_options.ca_certificate = policy.sessiond.ca_certificate;
+  registry_options.enrolment_window = policy.sessiond.enrolment_window;
   for (const auto& [name, compartment] : policy.compartments) {
     registry_options.compartments.insert(name);
   }
@@ -283,6 +372,7 @@ Expected<std::unique_ptr<Daemon>> Daemon::open(SessionPolicy policy) {
   auto service = SessionService::open(std::move(policy), std::move(deps));
   if (!service) return error_of(service);
   impl->service = std::move(service).value();
+  impl->open_login();
   return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
 }
 
@@ -290,6 +380,8 @@ Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Daemon::~Daemon() {
   impl_->pool.join();
+  impl_->login_pool.join();
+  impl_->login.reset();    // cancels logins in progress before their deps go
   impl_->service.reset();  // stops any local desktop left
 }
 
@@ -310,21 +402,24 @@ Status Daemon::run() {
   std::filesystem::create_directories(options.socket_path.parent_path(), ec);
   d.server = std::make_unique<ipc::Server>(d.io, options, d);
   ENCLAVE_TRY(d.server->start());
-  d.audit->append(
-      {{"type", "sessiond.start"},
-       {"outcome", "success"},
-       {"actor_kind", "service"},
-       {"actor", "enclave-sessiond"},
-       {"object", d.policy.source},
-       {"details",
-        {{"compartments", d.policy.compartments.size()}, {"tiers", d.policy.tiers.size()}}}});
+  d.audit->append({{"type", "sessiond.start"},
+                   {"outcome", "success"},
+                   {"actor_kind", "service"},
+                   {"actor", "enclave-sessiond"},
+                   {"object", d.policy.source},
+                   {"details",
+                    {{"compartments", d.policy.compartments.size()},
+                     {"tiers", d.policy.tiers.size()},
+                     {"login", d.login ? "on" : "off: " + d.login_off}}}});
   spdlog::info("serving {} compartment(s) at {}", d.policy.compartments.size(),
                d.policy.sessiond.socket.string());
   d.schedule_tick();
   d.schedule_health();
   d.io.run();
 
-  d.pool.join();  // requests in progress finish
+  d.login_pool.join();
+  d.login.reset();  // cancels the logins left waiting for a kiosk: their PAM threads unwind
+  d.pool.join();    // requests in progress finish
   d.service->shutdown();
   d.audit->append({{"type", "sessiond.stop"},
                    {"outcome", "success"},

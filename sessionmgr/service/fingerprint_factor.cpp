@@ -2,8 +2,10 @@
 
 namespace enclave::sessionmgr {
 
+using registry::Device;
 using registry::DeviceState;
 using registry::IpAddress;
+using registry::Site;
 using registry::SiteState;
 
 namespace {
@@ -79,22 +81,30 @@ Status BackoffStore::save(const std::string& user, const BackoffState& state) {
   return st->run();
 }
 
+Status check_kiosk(const std::string& device_id, const std::optional<Device>& device,
+                   const std::optional<Site>& site, const std::string& source, TimePoint now) {
+  auto no = [](std::string reason) { return fail(Errc::kPermission, std::move(reason)); };
+  if (!device) return no("unknown device " + device_id);
+  if (device->state != DeviceState::kActive) return no("device " + device_id + " is revoked");
+  if (!site) return no("device " + device_id + " belongs to no registered site");
+  if (!site->may_log_in(now)) {
+    return no("site " + site->id + " is " + site_state_name(site->state) +
+              (site->state == SiteState::kApproved ? " but its approval has expired" : ""));
+  }
+  auto address = IpAddress::parse(source);
+  if (!address || !site->holds(*address)) {
+    return no("address " + source + " is outside the pools of site " + site->id);
+  }
+  return {};
+}
+
 FingerprintOutcome authenticate_fingerprint(const FingerprintContext& c,
                                             FingerprintConversation& conversation,
                                             BackoffStore& backoff,
                                             const FingerprintPolicy& policy) {
   // The kiosk, its site and where it connects from.
-  if (!c.device) return refused("unknown device " + c.device_id);
-  if (c.device->state != DeviceState::kActive)
-    return refused("device " + c.device_id + " is revoked");
-  if (!c.site) return refused("device " + c.device_id + " belongs to no registered site");
-  if (!c.site->may_log_in(c.clock())) {
-    return refused("site " + c.site->id + " is " + site_state_name(c.site->state) +
-                   (c.site->state == SiteState::kApproved ? " but its approval has expired" : ""));
-  }
-  auto address = IpAddress::parse(c.source);
-  if (!address || !c.site->holds(*address)) {
-    return refused("address " + c.source + " is outside the pools of site " + c.site->id);
+  if (auto kiosk = check_kiosk(c.device_id, c.device, c.site, c.source, c.clock()); !kiosk) {
+    return refused(kiosk.error().message);
   }
   if (c.prints.empty()) {
     return refused("no print of " + c.user + " enrolled on device " + c.device_id);

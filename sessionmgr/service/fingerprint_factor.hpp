@@ -37,6 +37,13 @@ struct FingerprintContext {
   std::function<TimePoint()> clock = [] { return std::chrono::system_clock::now(); };
 };
 
+// The kiosk's part of every login, checked before anything is asked: the device registered
+// and active, its site allowed to log in at `now`, the source address inside that site's
+// pools. kPermission naming the check that said no.
+Status check_kiosk(const std::string& device_id, const std::optional<registry::Device>& device,
+                   const std::optional<registry::Site>& site, const std::string& source,
+                   TimePoint now);
+
 // Asks the kiosk: the challenge text goes out, the signed assertion's wire text comes back.
 class FingerprintConversation {
  public:

@@ -89,6 +89,11 @@ Expected<LoginReply> LoginService::start(const LoginRequest& request) {
       return fail(Errc::kUnavailable, "too many logins in progress");
     }
   }
+  if (deps_.check_device) {
+    if (auto kiosk = deps_.check_device(login->request); !kiosk) {
+      return failed(id, *login, "kiosk: " + kiosk.error().describe());
+    }
+  }
   PamLoginOptions pam;
   pam.service = options_.pam_service;
   pam.confdir = options_.pam_confdir;

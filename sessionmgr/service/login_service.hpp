@@ -46,6 +46,7 @@ struct LoginServiceOptions {
 
 struct LoginRequest {
   std::string user, device, source, compartment;  // compartment may be empty
+  std::string certificate_sha256;  // hex SHA-256 of the kiosk's verified certificate (DER)
 };
 
 struct Admission {
@@ -56,6 +57,10 @@ struct LoginDeps {
   AuditSink* audit = nullptr;
   RandomSource random;               // login ids
   std::function<TimePoint()> clock;  // default: system_clock::now
+  // Before PAM starts: the registry's word on the kiosk (registered, active, the certificate
+  // it was kitted with, its site allowed to log in, the address in the site's pools). A
+  // refusal is a failed login like any other; it says nothing about the user.
+  std::function<Status(const LoginRequest& request)> check_device;
   // After PAM said yes, the registry's word: the compartment this user enters now (the one
   // asked for, or the only one their projects grant) and the site class of the kiosk's
   // site, or an error saying why not (for the audit log).

@@ -32,7 +32,9 @@
 //
 //   login.start     (gatewayd: the kiosk's create_session)
 //       params  {"user", "device" (the id in its verified certificate), "source" (IP address),
-//                "certificate_sha256" (hex SHA-256 of the device certificate, DER)}
+//                "certificate_sha256" (hex SHA-256 of the device certificate, DER),
+//                "compartment" (optional, only when the kiosk named one: for a user whose
+//                projects grant several; absent, the only one they grant)}
 //       result  {"login_id" (32 hex chars), "step": see below, "not_before_ms" (unix ms: send
 //                the step to the kiosk no earlier)}
 //   login.answer    (gatewayd)  {"login_id", "response" (absent for info/error)} -> as start
@@ -78,15 +80,21 @@
 //   registry.project.list    {} -> {"projects": [{"project", "title", "valid_from",
 //                             "valid_until", "valid_now", "members", "compartments"}]}
 //   registry.enrolment.approve  {"user", "device", "approver" (a steward, not the user)}: the
-//                             kiosk may record one print; approving an enrolled one re-enrols
+//                             kiosk may record one print within the enrolment window
+//                             ([sessiond] enrolment_window_s, 30 minutes by default) of the
+//                             approval; approving an enrolled one re-enrols, approving one
+//                             whose window passed unused renews it
 //   registry.enrolment.revoke   {"user", "device", "reason"}: the print's ciphertext is deleted
 //   registry.enrolment.list     {"user" (optional)} -> {"enrolments": [{"id", "user",
-//                             "device", "state", "approved_by", "approved_at", "enrolled_at",
+//                             "device", "state", "approved_by", "approved_at",
+//                             "approval_expires_at" (while approved), "enrolled_at",
 //                             "revoked_at", "print_id"}]}
 //   registry.enrolment.record   (gatewayd: the kiosk enrolled a finger) {"user", "device"
 //                             (from its verified certificate), "print" (base64 of the serialised
 //                             libfprint print, at most 64 KiB)} -> {"print_id"}; needs an
-//                             approved enrolment, replaces the previous print
+//                             approved enrolment whose window has not passed (permission:
+//                             "the enrolment approval of U on D expired at T; a steward must
+//                             approve again"), replaces the previous print
 //
 // enclave-gatewayd control socket (default var/run/gatewayd.sock):
 //   gateway.session.end   (sessiond)  {"session_id", "reason"}  -> {"found": bool}

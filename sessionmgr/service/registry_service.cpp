@@ -169,13 +169,21 @@ json project_json(const Project& p, TimePoint now) {
           {"compartments", p.compartments}};
 }
 
-json enrolment_json(const Enrolment& e) {
+// When an approval stops letting the kiosk record a print.
+TimePoint approval_expiry(const Enrolment& e, std::chrono::seconds window) {
+  return e.approved_at + window;
+}
+
+json enrolment_json(const Enrolment& e, std::chrono::seconds window) {
   return {{"id", e.id},
           {"user", e.user},
           {"device", e.device},
           {"state", enrolment_state_name(e.state)},
           {"approved_by", e.approved_by},
           {"approved_at", format_time(e.approved_at)},
+          {"approval_expires_at", e.state == EnrolmentState::kApproved
+                                      ? json(format_time(approval_expiry(e, window)))
+                                      : json(nullptr)},
           {"enrolled_at", optional_time_json(e.enrolled_at)},
           {"revoked_at", optional_time_json(e.revoked_at)},
           {"print_id", e.print_id}};
@@ -290,6 +298,7 @@ Expected<json> RegistryService::dispatch(const std::string& m, const json& p, co
                                          json& event) {
   auto& db = store_.database();
   const TimePoint now = deps_.clock();
+  const std::chrono::seconds window = options_.enrolment_window;
   if (!p.is_object()) return fail(Errc::kInvalidArgument, "params must be an object");
 
   // ---- reads ----
@@ -347,7 +356,7 @@ Expected<json> RegistryService::dispatch(const std::string& m, const json& p, co
     auto enrolments = list_enrolments(db, *user);
     if (!enrolments) return error_of(enrolments);
     json out = json::array();
-    for (const auto& e : *enrolments) out.push_back(enrolment_json(e));
+    for (const auto& e : *enrolments) out.push_back(enrolment_json(e, window));
     return json{{"enrolments", out}};
   }
 
@@ -672,7 +681,7 @@ Expected<json> RegistryService::dispatch(const std::string& m, const json& p, co
         event["details"]["prints_revoked"] = *prints;
         return {};
       }));
-      return enrolment_json(e);
+      return enrolment_json(e, window);
     }
 
     auto user = must_exist(find_user(db, *user_id), "user " + *user_id);
@@ -691,9 +700,12 @@ Expected<json> RegistryService::dispatch(const std::string& m, const json& p, co
       auto approver = must_exist(find_user(db, *approver_id), "user " + *approver_id);
       if (!approver) return error_of(approver);
       ENCLAVE_TRY(check_enrolment_approval(*approver, *user));
-      if (*current && (*current)->state == EnrolmentState::kApproved) {
+      // An approval still awaiting its print stands; an expired one is renewed.
+      const bool awaiting = *current && (*current)->state == EnrolmentState::kApproved;
+      if (awaiting && now < approval_expiry(**current, window)) {
         return fail(Errc::kConflict, "the enrolment of " + *user_id + " on device " + *device_id +
-                                         " is already approved, awaiting its print");
+                                         " is already approved, awaiting its print until " +
+                                         format_time(approval_expiry(**current, window)));
       }
       const bool re_enrolment = current->has_value();
       Enrolment e = re_enrolment ? **current : Enrolment{};
@@ -703,8 +715,13 @@ Expected<json> RegistryService::dispatch(const std::string& m, const json& p, co
       e.approved_by = *approver_id;
       e.approved_at = now;
       event["type"] = "registry.enrolment.approved";
-      event["details"] = {
-          {"user", *user_id}, {"approver", *approver_id}, {"re_enrolment", re_enrolment}};
+      event["details"] = {{"user", *user_id},
+                          {"approver", *approver_id},
+                          {"re_enrolment", re_enrolment},
+                          {"expires_at", format_time(approval_expiry(e, window))}};
+      if (awaiting) {
+        event["details"]["expired_approval_at"] = format_time((*current)->approved_at);
+      }
       ENCLAVE_TRY(change(event, [&]() -> Status {
         if (re_enrolment) return store_.update_enrolment(e);
         auto inserted = store_.insert_enrolment(e);
@@ -712,7 +729,7 @@ Expected<json> RegistryService::dispatch(const std::string& m, const json& p, co
         e.id = *inserted;
         return {};
       }));
-      return enrolment_json(e);
+      return enrolment_json(e, window);
     }
 
     // kRegistryEnrolmentRecord: the kiosk's print, from the gateway.
@@ -728,6 +745,12 @@ Expected<json> RegistryService::dispatch(const std::string& m, const json& p, co
       secure_wipe(print->data(), print->size());
       return fail(Errc::kPermission, "no approved enrolment of " + *user_id + " on device " +
                                          *device_id + " (a steward approves it first)");
+    }
+    if (const TimePoint expiry = approval_expiry(**current, window); now >= expiry) {
+      secure_wipe(print->data(), print->size());
+      return fail(Errc::kPermission, "the enrolment approval of " + *user_id + " on " + *device_id +
+                                         " expired at " + format_time(expiry) +
+                                         "; a steward must approve again");
     }
     std::array<std::uint8_t, 16> random_id{};
     deps_.random(random_id);
@@ -749,7 +772,7 @@ Expected<json> RegistryService::dispatch(const std::string& m, const json& p, co
       ENCLAVE_TRY(store_.insert_print(print_id, e.id, *sealed, now));
       return store_.update_enrolment(e);
     }));
-    return json{{"print_id", print_id}, {"enrolment", enrolment_json(e)}};
+    return json{{"print_id", print_id}, {"enrolment", enrolment_json(e, window)}};
   }
   return fail(Errc::kInvalidArgument, "unknown method " + m.substr(0, 64));
 }

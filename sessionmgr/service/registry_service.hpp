@@ -7,7 +7,9 @@
 // [sessiond] ca_certificate at each registration) for clientAuth with CN = the device id, and
 // its site must exist and not be revoked (a site not yet approved is fine); an enrolment is
 // approved by an enabled steward who is not the enrolling user; a print is recorded only
-// against an approved enrolment; granted compartments must exist in sessions.toml.
+// against an approved enrolment, within enrolment_window of the approval (the steward stands
+// at the kiosk when approving; an approval left unused expires, and approving again renews
+// it); granted compartments must exist in sessions.toml.
 //
 // Audit (actor: the calling peer, the operator; the analyst for registry.enrolment.recorded):
 //   registry.user.added | roles_set | disabled, registry.site.added | approved | suspended |
@@ -20,6 +22,7 @@
 //   for a change that failed for another reason (storage, audit).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -43,6 +46,8 @@ struct RegistryOptions {
   std::filesystem::path print_key;       // [sessiond] print_key (created 0600 when missing)
   std::filesystem::path ca_certificate;  // [sessiond] ca_certificate
   std::set<std::string> compartments;    // what sessions.toml defines: what may be granted
+  // How long an enrolment approval lets the kiosk record a print.
+  std::chrono::seconds enrolment_window{1800};
 };
 
 struct RegistryDeps {

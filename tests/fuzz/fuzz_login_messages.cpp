@@ -1,7 +1,9 @@
 // Fuzzes the login API's codecs (common/login/messages.hpp), which read bytes from the kiosk's
 // network connection. Oracles: every request and response that parses survives encode then
-// parse unchanged; the frame decoder yields the same payloads and errors however the bytes
-// are split, every payload is exactly what its frame held, and a frame error is final.
+// parse unchanged; an enrol_print's print and a create_session's compartment are within their
+// limits (what the gateway forwards to the registry unchecked); the frame decoder yields the same
+// payloads and errors however the bytes are split, every payload is exactly what its frame held,
+// and a frame error is final.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/login/assertion.hpp"
 #include "common/login/messages.hpp"
 
 namespace {
@@ -20,9 +23,21 @@ void check(bool condition) {
   if (!condition) __builtin_trap();
 }
 
+bool is_compartment_name(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
 void check_request_round_trip(ByteSpan payload) {
   auto request = parse_request(payload);
   if (!request) return;
+  if (const auto* enrol = std::get_if<EnrolPrint>(&*request)) {
+    check(!enrol->print.empty() && enrol->print.size() <= kMaxPrintBytes);
+  }
+  if (const auto* create = std::get_if<CreateSession>(&*request); create && create->compartment) {
+    check(is_compartment_name(*create->compartment));
+  }
   std::string encoded = encode_request(*request);
   auto again = parse_request(as_bytes(encoded));
   check(again.has_value());

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,6 +28,7 @@
 #include "common/x509.hpp"
 #include "sessionmgr/service/methods.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/x_display.hpp"
 
 namespace enclave::gateway::fixture {
 
@@ -58,19 +60,40 @@ inline std::string shipped_policy(const std::string& file) {
   return read_text(testing::source_dir() / "policies" / file);
 }
 
+// The analyst's view reaches the desktop: at least 100,000 pixels of the desktop's colour.
+inline void expect_desktop_on_screen(testing::XDisplay& display, const std::filesystem::path& png) {
+  long pixels = 0;
+  for (int i = 0; i < 30 && pixels < 100000; ++i) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    ASSERT_TRUE(display.screenshot(png));
+    pixels = testing::png_pixels_of_colour(png, "#3a6ea5", 6);
+  }
+  EXPECT_GE(pixels, 100000) << "the client screen does not show the desktop: " << png;
+  if (const char* keep = std::getenv("ENCLAVE_KEEP_SCREENSHOTS")) {
+    std::filesystem::copy_file(png, std::filesystem::path(keep) / png.filename(),
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+}
+
 class EnclaveServices {
  public:
   // sessions_toml gets gateway_address set to the gateway's port; gateway_keys replace keys
   // of the shipped gateway.toml (e.g. {"write_stall_s", "2"}).
+  // prepare runs once enclave-sessiond serves, before enclave-gatewayd starts (e.g. the local
+  // CA and the gateway's certificate for the login API, which is on its own free port and off
+  // until keys/ca/ca.crt exists).
   EnclaveServices(const testing::TempDir& dir, const std::string& sessions_toml,
-                  const std::map<std::string, std::string>& gateway_keys = {})
-      : dir_(dir), port_(free_port()) {
+                  const std::map<std::string, std::string>& gateway_keys = {},
+                  const std::function<void(EnclaveServices&)>& prepare = {})
+      : dir_(dir), port_(free_port()), login_port_(free_port()) {
     const auto policies = dir_ / "policies";
     std::filesystem::create_directories(policies);
     const std::string address = "\"127.0.0.1:" + std::to_string(port_) + "\"";
     std::ofstream(policies / "audit.toml") << shipped_policy("audit.toml");
     std::ofstream(policies / "sessions.toml") << set_key(sessions_toml, "gateway_address", address);
     std::string gateway = set_key(shipped_policy("gateway.toml"), "listen", address);
+    gateway = std::regex_replace(gateway, std::regex("(\\[gateway\\.login\\]\n)listen = [^\n]*"),
+                                 "$1listen = \"127.0.0.1:" + std::to_string(login_port_) + "\"");
     for (const auto& [key, value] : gateway_keys) gateway = set_key(gateway, key, value);
     std::ofstream(policies / "gateway.toml") << gateway;
 
@@ -79,6 +102,7 @@ class EnclaveServices {
     EXPECT_EQ(keygen.exit_code, 0) << keygen.err;
     auditd_ = start("enclave-auditd", "auditd.sock");
     sessiond_ = start("enclave-sessiond", "sessiond.sock");
+    if (prepare) prepare(*this);
     gatewayd_ = start("enclave-gatewayd", "gatewayd.sock");
     auto fp = x509::xfreerdp_fingerprint_of_file(state() / "keys" / "gateway.crt");
     EXPECT_TRUE(fp);
@@ -91,6 +115,8 @@ class EnclaveServices {
   }
   std::filesystem::path state() const { return dir_ / "state"; }
   std::uint16_t port() const { return port_; }
+  std::uint16_t login_port() const { return login_port_; }
+  testing::Child& sessiond() { return *sessiond_; }
   // The gateway certificate's fingerprint as xfreerdp's /cert:fingerprint:sha256: takes it.
   const std::string& fingerprint() const { return fingerprint_; }
   testing::Child& gatewayd() { return *gatewayd_; }
@@ -156,7 +182,7 @@ class EnclaveServices {
   }
 
   const testing::TempDir& dir_;
-  std::uint16_t port_ = 0;
+  std::uint16_t port_ = 0, login_port_ = 0;
   std::string fingerprint_;
   std::unique_ptr<testing::Child> auditd_, sessiond_, gatewayd_;
 };

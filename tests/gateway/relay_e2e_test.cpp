@@ -33,6 +33,7 @@ using ::testing::HasSubstr;
 using testing::TempDir;
 using namespace std::chrono_literals;
 
+using fixture::expect_desktop_on_screen;
 using fixture::read_text;
 using fixture::set_key;
 using fixture::shipped_policy;
@@ -77,21 +78,6 @@ std::vector<std::string> client_args(const Enclave& enclave, const std::string& 
           "+clipboard",
           "/drive:share," + share.string(),
           "/log-level:INFO"};
-}
-
-// The analyst's view reaches the desktop: at least 100,000 pixels of the desktop's colour.
-void expect_desktop_on_screen(testing::XDisplay& display, const std::filesystem::path& png) {
-  long pixels = 0;
-  for (int i = 0; i < 30 && pixels < 100000; ++i) {
-    std::this_thread::sleep_for(1s);
-    ASSERT_TRUE(display.screenshot(png));
-    pixels = testing::png_pixels_of_colour(png, "#3a6ea5", 6);
-  }
-  EXPECT_GE(pixels, 100000) << "the client screen does not show the desktop: " << png;
-  if (const char* keep = std::getenv("ENCLAVE_KEEP_SCREENSHOTS")) {
-    std::filesystem::copy_file(png, std::filesystem::path(keep) / png.filename(),
-                               std::filesystem::copy_options::overwrite_existing);
-  }
 }
 
 // The session's byte counters from gateway.session.end: the named channel moved nothing.

@@ -31,3 +31,12 @@ endif()
 if(TARGET gateway_service)
   enclave_test(gateway site_pools_test gateway_service)
 endif()
+
+# The login end to end: enclavectl's CA and registry, the kiosk library with libfprint's
+# virtual_device reader, the gateway's login API, sessiond's PAM stack (pam_matrix for the
+# password), the ticket opening a desktop in a real xfreerdp.
+if(TARGET enclave-gatewayd AND TARGET enclave-sessiond AND TARGET kiosk_login)
+  enclave_test(gateway login_e2e_test gateway_core sessionmgr_service kiosk_login enclave_x509)
+  add_dependencies(gateway_login_e2e_test enclave-gatewayd enclave-sessiond enclave-auditd
+                   enclave-audit enclavectl pam_enclave_fingerprint)
+endif()

@@ -6,7 +6,7 @@
 
 #include <openssl/evp.h>
 
-#include "common/login/ed25519.hpp"
+#include "common/ed25519.hpp"
 #include "sessionmgr/service/fingerprint_factor.hpp"
 #include "tests/support/process.hpp"
 
@@ -18,8 +18,8 @@ using testing::TempDir;
 using namespace std::chrono_literals;
 using Kind = FingerprintOutcome::Kind;
 
-login::EvpPkeyPtr new_device_key() {
-  return login::EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+crypto::EvpPkeyPtr new_device_key() {
+  return crypto::EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
 }
 
 // The kiosk: reads the challenge, "scans" (the verdict is the test's), signs with its key.
@@ -58,7 +58,7 @@ struct Fixture {
     registry::Device d;
     d.id = "kiosk-0001";
     d.site = "tokyo-1";
-    d.public_key = login::ed25519_public_key(device_key.get()).value();
+    d.public_key = crypto::ed25519_public_key(device_key.get()).value();
     device = d;
     registry::Site s;
     s.id = "tokyo-1";
@@ -91,7 +91,7 @@ struct Fixture {
 
   TempDir dir;
   TimePoint now = std::chrono::system_clock::from_time_t(1'800'000'000);
-  login::EvpPkeyPtr device_key;
+  crypto::EvpPkeyPtr device_key;
   std::optional<registry::Device> device;
   std::optional<registry::Site> site;
   FingerprintPolicy policy;

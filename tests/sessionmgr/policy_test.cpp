@@ -47,6 +47,33 @@ TEST(SessionPolicy, ShippedPolicyLoads) {
   EXPECT_EQ(restricted.windows[0].from_minute, 8 * 60);
   EXPECT_EQ(restricted.windows[0].days, 0b0111110);
   EXPECT_THAT(restricted.site_classes, ElementsAre("security-room"));
+  // The login's stack is the template beside the policy file.
+  EXPECT_EQ(p->sessiond.login.pam_stack, testing::source_dir() / "policies/pam/enclave-login");
+  EXPECT_EQ(p->sessiond.login.failure_delay, std::chrono::seconds(1));
+  EXPECT_EQ(p->sessiond.enrolment_window, std::chrono::minutes(30));
+}
+
+TEST(SessionPolicy, LoginSettings) {
+  auto p = load(
+      "[sessiond]\nenrolment_window_s = 600\n[sessiond.login]\n"
+      "pam_service = \"enclave-login-sss\"\npam_modules = \"lib/security\"\n"
+      "failure_delay_ms = 250\nanswer_timeout_s = 60\nmax_logins = 50\n" +
+      kTier + kLocal);
+  ASSERT_TRUE(p) << p.error().describe();
+  const LoginSettings& l = p->sessiond.login;
+  EXPECT_EQ(l.pam_service, "enclave-login-sss");
+  EXPECT_EQ(l.pam_stack, "pam/enclave-login-sss");  // beside "sessions.toml", a relative name
+  EXPECT_EQ(l.pam_modules, "/state/lib/security");
+  EXPECT_EQ(l.failure_delay, std::chrono::milliseconds(250));
+  EXPECT_EQ(l.answer_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(l.max_logins, 50);
+  EXPECT_EQ(p->sessiond.enrolment_window, std::chrono::minutes(10));
+  EXPECT_THAT(error_of_text("[sessiond.login]\nfailure_delay_ms = 60000\n" + kTier + kLocal),
+              HasSubstr("failure_delay_ms"));
+  EXPECT_THAT(error_of_text("[sessiond.login]\npam_service = \"../etc/passwd\"\n" + kTier + kLocal),
+              HasSubstr("pam_service"));
+  EXPECT_THAT(error_of_text("[sessiond.login]\npam_servic = \"x\"\n" + kTier + kLocal),
+              HasSubstr("pam_servic"));
 }
 
 TEST(SessionPolicy, Defaults) {

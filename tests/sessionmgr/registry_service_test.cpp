@@ -411,6 +411,68 @@ TEST_F(Registry, PrintsAreSealedForTheirUserAndReaderAndReplacedOnReEnrolment) {
             Errc::kInvalidArgument);
 }
 
+TEST_F(Registry, AnApprovalLetsTheKioskEnrolOnlyWithinTheWindowAndApprovingAgainRenewsIt) {
+  populate();
+  const json alice_on_a1 = {{"user", "alice"}, {"device", "kiosk-a1"}};
+  json approve = alice_on_a1;
+  approve["approver"] = "sam";
+  json record = alice_on_a1;
+  record["print"] = base64_encode(as_bytes("serialised print A"));
+
+  auto approved = ok(m::kRegistryEnrolmentApprove, approve);
+  EXPECT_EQ(approved["approval_expires_at"], "2026-11-30T09:30:00Z") << "the default 30 minutes";
+  EXPECT_EQ(audit_.of_type("registry.enrolment.approved")[0]["details"]["expires_at"],
+            "2026-11-30T09:30:00Z");
+  now_ += 1799s;
+  auto still_open = refused(m::kRegistryEnrolmentApprove, approve);
+  EXPECT_EQ(still_open.code, Errc::kConflict);
+  EXPECT_THAT(still_open.message, HasSubstr("awaiting its print until 2026-11-30T09:30:00Z"));
+
+  now_ += 1s;
+  auto expired = refused(m::kRegistryEnrolmentRecord, record, "gw");
+  EXPECT_EQ(expired.code, Errc::kPermission);
+  EXPECT_EQ(expired.message,
+            "the enrolment approval of alice on kiosk-a1 expired at 2026-11-30T09:30:00Z; a "
+            "steward must approve again");
+  auto refusal = audit_.of_type("registry.refused").back();
+  EXPECT_EQ(refusal["details"]["method"], m::kRegistryEnrolmentRecord);
+  EXPECT_THAT(refusal["details"]["reason"].get<std::string>(), HasSubstr("expired at"));
+  EXPECT_EQ(refusal["actor"], "alice");
+  EXPECT_EQ(refusal["device"], "kiosk-a1");
+  EXPECT_EQ(ok(m::kRegistryEnrolmentList, {{"user", "alice"}})["enrolments"][0]["state"],
+            "approved")
+      << "an expired approval records nothing";
+
+  auto renewed = ok(m::kRegistryEnrolmentApprove, approve);
+  EXPECT_EQ(renewed["approval_expires_at"], "2026-11-30T10:00:00Z");
+  auto event = audit_.of_type("registry.enrolment.approved").back();
+  EXPECT_EQ(event["details"]["expired_approval_at"], "2026-11-30T09:00:00Z");
+  now_ += 1799s;
+  auto enrolled = ok(m::kRegistryEnrolmentRecord, record, "gw");
+  EXPECT_EQ(enrolled["enrolment"]["state"], "enrolled");
+  EXPECT_TRUE(enrolled["enrolment"]["approval_expires_at"].is_null());
+}
+
+TEST_F(Registry, TheEnrolmentWindowIsTheOperatorsChoice) {
+  registry_.reset();
+  RegistryOptions options{dir_ / "registry.db", dir_ / "keys/prints.key", ca_cert(), {}};
+  options.enrolment_window = 2min;
+  auto reopened = RegistryService::open(options, {&audit_, [this] { return now_; }, {}});
+  ASSERT_TRUE(reopened) << reopened.error().describe();
+  registry_ = std::move(reopened).value();
+  populate();
+  ok(m::kRegistryEnrolmentApprove,
+     {{"user", "alice"}, {"device", "kiosk-a1"}, {"approver", "sam"}});
+  now_ += 2min;
+  auto expired = refused(m::kRegistryEnrolmentRecord,
+                         {{"user", "alice"},
+                          {"device", "kiosk-a1"},
+                          {"print", base64_encode(as_bytes("serialised print A"))}},
+                         "gw");
+  EXPECT_EQ(expired.code, Errc::kPermission);
+  EXPECT_THAT(expired.message, HasSubstr("expired at 2026-11-30T09:02:00Z"));
+}
+
 TEST_F(Registry, ProjectsGrantCompartmentsTheSessionPolicyDefines) {
   populate();
   ok(m::kRegistryProjectAdd, {{"project", "claims-2026"},

@@ -6,6 +6,7 @@
 
 #include "sessionmgr/core/lifecycle.hpp"
 #include "sessionmgr/service/registry_store.hpp"
+#include "tests/sessionmgr/registry_fixtures.hpp"
 #include "tests/support/process.hpp"
 
 namespace enclave::sessionmgr::registry {
@@ -14,37 +15,13 @@ namespace {
 using namespace std::chrono_literals;
 using testing::TempDir;
 
-TimePoint at(const char* text) {
-  return parse_time(text).value();
-}
-
-const TimePoint kNow = at("2026-11-30T09:00:00Z");
+using fixtures::at;
+using fixtures::device;
+using fixtures::kNow;
+using fixtures::site;
 
 IpAddress ip(const char* text) {
   return IpAddress::parse(text).value();
-}
-
-Site site(const std::string& id, std::vector<const char*> pools, const std::string& identity) {
-  Site s;
-  s.id = id;
-  s.name = "Room " + id;
-  s.ike_identity = identity;
-  s.site_class = "security-room";
-  for (const char* p : pools) s.pools.push_back(*IpNetwork::parse(p));
-  s.created_at = s.updated_at = kNow;
-  return s;
-}
-
-Device device(const std::string& id, const std::string& site_id, char fill) {
-  Device d;
-  d.id = id;
-  d.site = site_id;
-  d.certificate_pem = "-----BEGIN CERTIFICATE-----\n" + id + "\n-----END CERTIFICATE-----\n";
-  d.certificate_sha256 = std::string(64, fill);
-  d.serial = std::string(32, fill);
-  d.public_key = Bytes(32, static_cast<std::uint8_t>(fill));
-  d.created_at = kNow;
-  return d;
 }
 
 class RegistryDb : public ::testing::Test {
