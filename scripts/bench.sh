@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # On-demand benchmarks (never in CI): builds a Release tree without sanitizers, then measures
 # every figure docs/benchmarks.md records. Run it on a quiet machine.
-#   ./scripts/bench.sh              everything (about 12 minutes, plus 1 minute the first time to
+#   ./scripts/bench.sh              everything (about 15 minutes, plus 1 minute the first time to
 #                                   build the 1,000,000-event fixture under $TMPDIR)
 #   ./scripts/bench.sh audit        the audit trail only
 #   ./scripts/bench.sh exitcontrol  the exit-control engine only (about 4 minutes)
 #   ./scripts/bench.sh relay        the RDP relay against HAProxy only (about 4 minutes)
 #   ./scripts/bench.sh relay-throughput [ROUNDS]
 #                                   the relay's throughput part only, ROUNDS rounds (default 8)
+#   ./scripts/bench.sh login [ROUNDS]
+#                                   the login path only: 50 kiosks at once, ROUNDS rounds
+#                                   (default 10), then refusals at accept (about 2 minutes)
+# BENCH_BUILD_DIR names another build directory (default build/bench).
 set -euo pipefail
 what=${1:-all}
 case $what in
-  all | audit | exitcontrol | relay | relay-throughput) ;;
-  *) echo "usage: $0 [all|audit|exitcontrol|relay|relay-throughput [ROUNDS]]" >&2; exit 2 ;;
+  all | audit | exitcontrol | relay | relay-throughput | login) ;;
+  *) echo "usage: $0 [all|audit|exitcontrol|relay|relay-throughput [ROUNDS]|login [ROUNDS]]" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
-build=build/bench
+build=${BENCH_BUILD_DIR:-build/bench}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DENCLAVE_TESTS=OFF \
   -DENCLAVE_BENCH=ON >/dev/null
 cmake --build "$build"
@@ -34,6 +38,25 @@ if [[ $what == all || $what == exitcontrol ]]; then
   "$bin/exitcontrol_ledger_bench"
 fi
 
+# The service benchmarks run in subshells that set `work` (a scratch directory) and `pids` (what
+# they started, in order), and `trap stop_all EXIT`.
+stop_all() {
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+started() {  # started PATH: waits for a socket or file the last started process makes
+  for _ in $(seq 100); do
+    [[ -e $1 ]] && return 0
+    kill -0 "${pids[-1]}" 2>/dev/null || { echo "process ${pids[-1]} exited before $1" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "timed out waiting for $1" >&2
+  exit 1
+}
+
 # ---- The RDP relay: enclave-gatewayd against HAProxy doing the same work (TLS terminated from
 # the client, TLS again to the desktop, one thread), both pinned to CPU 0; the load tool (clients
 # and the synthetic desktop host) on CPU 1. About 4 minutes. Figures: docs/benchmarks.md.
@@ -41,23 +64,7 @@ relay_bench() (
   relay_cpu=0 load_cpu=1
   work=$(mktemp -d)
   pids=()
-  stop_all() {
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-      kill -TERM "${pids[i]}" 2>/dev/null || true
-      wait "${pids[i]}" 2>/dev/null || true
-    done
-    rm -rf "$work"
-  }
   trap stop_all EXIT
-  started() {  # started PATH: waits for a socket or file the last started process makes
-    for _ in $(seq 100); do
-      [[ -e $1 ]] && return 0
-      kill -0 "${pids[-1]}" 2>/dev/null || { echo "process ${pids[-1]} exited before $1" >&2; exit 1; }
-      sleep 0.1
-    done
-    echo "timed out waiting for $1" >&2
-    exit 1
-  }
   load=(taskset -c "$load_cpu" "$bin/relay_load")
   mkdir -p "$work/policies" "$work/state" "$work/results"
   export ENCLAVE_POLICIES=$work/policies ENCLAVE_STATE_DIR=$work/state
@@ -188,6 +195,153 @@ CFG
 )
 if [[ $what == all || $what == relay || $what == relay-throughput ]]; then
   relay_bench "$@"
+fi
+
+# ---- The login path: 50 kiosks (tests/bench/login_load.cpp, on the kiosk library) logging in at
+# once through enclave-gatewayd's login API to enclave-sessiond's PAM stack (the shipped template,
+# pam_matrix in pam_unix's place) and its ticket, enclave-auditd recording each step; then
+# connections from an address in no site's pool against full mutual-TLS handshakes. The three
+# services on CPU 0, the kiosks on CPU 1. About 2 minutes. Figures: docs/benchmarks.md, "Login".
+login_bench() (
+  service_cpu=0 load_cpu=1 kiosks=50 rounds=${2:-10} outside=127.0.0.9 refusals=20000
+  pam_matrix=/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so
+  [[ -e $pam_matrix ]] || { echo "$pam_matrix is missing (libpam-wrapper)" >&2; exit 1; }
+  work=$(mktemp -d)
+  pids=()
+  trap stop_all EXIT
+  load=(taskset -c "$load_cpu" "$bin/login_load")
+  mkdir -p "$work/policies/pam" "$work/state" "$work/results" "$work/kits"
+  export ENCLAVE_POLICIES=$work/policies ENCLAVE_STATE_DIR=$work/state
+  run=$work/state/run
+  results=$work/results
+
+  # The desktop each ticket names: relay_load's synthetic host answers sessiond's health probe.
+  taskset -c "$load_cpu" "$bin/relay_load" sink --dir "$work/sink" --rdp-ports 1 >"$work/sink.out" &
+  pids+=($!)
+  started "$work/sink/sink.env"
+  # shellcheck source=/dev/null
+  source "$work/sink/sink.env"  # pin, tls_port, rdp_ports
+  : "${pin:?}" "${rdp_ports:?}"
+  read -r gw_port login_port < <("$bin/relay_load" free-ports 2 | paste -sd' ')
+
+  cp policies/audit.toml "$work/policies/"
+  sed -e "/^\[gateway\]/,/^\[/ s|^listen = .*|listen = \"127.0.0.1:$gw_port\"|" \
+    -e "/^\[gateway\.login\]/,/^\[/ s|^listen = .*|listen = \"127.0.0.1:$login_port\"|" \
+    policies/gateway.toml >"$work/policies/gateway.toml"
+  # The shipped stack with pam_matrix for the password, as the tests run it (pam_unix needs
+  # system users); what pam_unix would add is measured apart (password-cost).
+  printf 'bench-user-%02d:bench-password:enclave-login\n' $(seq 0 $((kiosks - 1))) >"$work/passdb"
+  sed "s|pam_unix\.so|$pam_matrix passdb=$work/passdb|" policies/pam/enclave-login \
+    >"$work/policies/pam/enclave-login"
+  printf 'user = "bench"\npassword = "bench-password"\ndomain = "BENCH"\n' >"$work/credentials.toml"
+  chmod 600 "$work/credentials.toml"
+  # One session per user at most, as the shipped tiers allow: login_load ends them between rounds.
+  cat >"$work/policies/sessions.toml" <<TOML
+[sessiond]
+gateway_address = "127.0.0.1:$gw_port"
+
+[tiers.bench]
+description = "login benchmark"
+static_channels = ["drdynvc"]
+dynamic_channels = ["Microsoft::Windows::RDS::Graphics"]
+idle_timeout_s = 900
+max_session_s = 28800
+grace_s = 0
+max_sessions_per_compartment = 1000
+max_sessions_per_user = 1
+
+[compartments.bench]
+description = "the synthetic desktop host of scripts/bench.sh"
+tier = "bench"
+
+[[compartments.bench.hosts]]
+host = "127.0.0.1"
+port = $rdp_ports
+pin_sha256 = "$pin"
+capacity = 1000
+credentials = "fixed"
+credentials_file = "$work/credentials.toml"
+TOML
+
+  "$bin/enclave-auditd" keygen >/dev/null
+  "$bin/enclave-gatewayd" keygen >/dev/null
+  taskset -c "$service_cpu" "$bin/enclave-auditd" run --log-level warn 2>"$work/auditd.log" &
+  auditd_pid=$!
+  pids+=("$auditd_pid")
+  started "$run/auditd.sock"
+  taskset -c "$service_cpu" "$bin/enclave-sessiond" run --log-level warn 2>"$work/sessiond.log" &
+  sessiond_pid=$!
+  pids+=("$sessiond_pid")
+  started "$run/sessiond.sock"
+
+  # The registry: one room of $kiosks kiosks (its pool 127.0.0.0/30 holds 127.0.0.1, not
+  # $outside), a user per kiosk in a project granting the bench compartment, and a steward's
+  # approval of each user's enrolment on their kiosk.
+  echo "== Login: setting up the registry ($kiosks users and kiosks)"
+  ctl() { "$bin/enclavectl" "$@" >/dev/null || { echo "enclavectl $* failed" >&2; exit 1; }; }
+  ctl ca init
+  ctl gateway cert --name 127.0.0.1 --replace
+  ctl user add bench-steward --name "Bench steward" --role steward
+  ctl site add room-bench --name "Bench room" --ike-id room-bench.sites.example --pool 127.0.0.0/30
+  ctl site approve room-bench --until 2099-01-01
+  ctl project add bench --title "Login benchmark" --from "$(date -u -d yesterday +%F)" \
+    --until 2099-01-01
+  ctl project grant bench bench
+  for i in $(seq -f %02g 0 $((kiosks - 1))); do
+    ctl user add "bench-user-$i" --name "Bench user $i" --role analyst
+    ctl project member add bench "bench-user-$i"
+    ctl device kit room-bench --id "bench-kiosk-$i" --out "$work/kits/bench-kiosk-$i"
+    ctl enrolment approve "bench-user-$i" "bench-kiosk-$i" --by bench-steward
+  done
+  taskset -c "$service_cpu" "$bin/enclave-gatewayd" run --log-level warn 2>"$work/gatewayd.log" &
+  gw_pid=$!
+  pids+=("$gw_pid")
+  started "$run/gatewayd.sock"
+
+  api=(--gateway "127.0.0.1:$login_port")
+  "${load[@]}" enrol "${api[@]}" --kits "$work/kits" --kiosks $kiosks >"$results/enrol.json"
+  logins=("${load[@]}" logins "${api[@]}" --kits "$work/kits" --sessiond "$run/sessiond.sock"
+    --gateway-pid "$gw_pid" --sessiond-pid "$sessiond_pid" --auditd-pid "$auditd_pid")
+  echo "== Login: services on CPU $service_cpu, kiosks on CPU $load_cpu (load average" \
+    "$(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "-- one kiosk alone, $rounds rounds: the unloaded baseline"
+  "${logins[@]}" --kiosks 1 --rounds "$rounds" | tee "$results/login_single.json"
+  echo "-- $kiosks kiosks starting within 1 s, each person taking 0.5-1.5 s over each answer,"
+  echo "   $rounds rounds (the target's case: $kiosks logins in progress together, the people's own"
+  echo "   time left out)"
+  "${logins[@]}" --kiosks $kiosks --rounds "$rounds" --spread-ms 1000 --think-ms 1000 \
+    | tee "$results/logins_thinking.json"
+  echo "-- $kiosks kiosks at once, answering instantly, $rounds rounds after a warm-up (a stress"
+  echo "   case: the whole of $kiosks logins in one burst)"
+  "${logins[@]}" --kiosks $kiosks --rounds "$rounds" | tee "$results/logins.json"
+  echo "-- $kiosks kiosks spread over 1 s (50 logins/s arriving), $rounds rounds"
+  "${logins[@]}" --kiosks $kiosks --rounds "$rounds" --spread-ms 1000 \
+    | tee "$results/logins_spread.json"
+  echo "-- pam_unix's own cost: crypt_r of a yescrypt hash at Debian's default cost"
+  "${load[@]}" password-cost | tee "$results/password.json"
+  echo "-- $refusals connections from $outside (in no pool) against 2,000 mutual-TLS handshakes"
+  "${load[@]}" refusals "${api[@]}" --gateway-pid $gw_pid --auditd-pid $auditd_pid \
+    --kit "$work/kits/bench-kiosk-00" --outside $outside --connections $refusals \
+    --handshakes 2000 | tee "$results/refusals.json"
+  sleep 6  # the gateway's audit events reach the log (checkpoint every 5 s)
+  "$bin/enclave-audit" query --type gateway.login.refused --json >"$work/refused.json"
+  "$bin/login_load" refusal-audit --file "$work/refused.json" --client $outside \
+    --expect $refusals >"$results/refusal_audit.json" || true
+
+  echo "-- summary (load average now $(cut -d' ' -f1-3 /proc/loadavg))"
+  "$bin/login_load" summary --dir "$results"
+  for p in $gw_pid $sessiond_pid $auditd_pid; do
+    kill -0 "$p" || { echo "service process $p died" >&2; exit 1; }
+  done
+  for log in gatewayd sessiond auditd; do
+    if [[ -s $work/$log.log ]]; then
+      echo "enclave-$log warnings (count, message):"
+      sed 's/^[^ ]* [^ ]* //' "$work/$log.log" | sort | uniq -c | sort -rn | head -5
+    fi
+  done
+)
+if [[ $what == all || $what == login ]]; then
+  login_bench "$@"
 fi
 [[ $what != all && $what != audit ]] && exit 0
 

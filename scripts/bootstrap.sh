@@ -15,9 +15,9 @@ PACKAGES=(
   freerdp2-x11 freerdp2-shadow-x11 xrdp xorgxrdp tigervnc-standalone-server xvfb xauth
   x11-apps imagemagick                             # screenshots of the desktop in tests
   haproxy                                          # the relay benchmark's peer
-  # Login: PAM stacks run for real (pam_wrapper + libpamtest in tests), fingerprints with
-  # libfprint (its virtual_device and virtual_image drivers in tests)
-  libpam0g-dev libpam-modules libpam-wrapper libpamtest0-dev
+  # Login: PAM stacks run for real (pam_wrapper, nss_wrapper and libpamtest in tests),
+  # fingerprints with libfprint (its virtual_device and virtual_image drivers in tests)
+  libpam0g-dev libpam-modules libpam-wrapper libnss-wrapper libpamtest0-dev
   libfprint-2-dev libglib2.0-dev
   # IPsec: the gateway's VICI check is tested against two real charon daemons in network
   # namespaces

@@ -2,7 +2,8 @@
 # The README's first command: installs and builds what it needs, then runs the enclave's
 # services on embedded defaults (policies/ and a state directory under var/demo) until Ctrl-C.
 # Services: enclave-auditd (the tamper-evident audit trail), enclave-sessiond (compartments,
-# desktops, one-time tickets) and enclave-gatewayd (the channel-filtering RDP relay); tools:
+# desktops, one-time tickets, the PAM login) and enclave-gatewayd (the kiosks' login API and the
+# channel-filtering RDP relay); the kiosk's login client enclave-kiosk; tools:
 # enclavectl, enclave-audit and enclave-exitcheck (exit control) with a demo release ledger.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +22,21 @@ if [[ ! -f $ENCLAVE_STATE_DIR/keys/audit-signing.key ]]; then
   enclave-auditd keygen
 fi
 
-if [[ ! -f $ENCLAVE_STATE_DIR/keys/gateway.key ]]; then
-  enclave-gatewayd keygen >/dev/null
+# The local CA, and the gateway's certificate from it: the kiosks' kits trust the CA and pin
+# this certificate, for the login API and the RDP relay alike. (A demo state directory from an
+# earlier version has a self-signed one: --replace it, once.)
+if [[ ! -f $ENCLAVE_STATE_DIR/keys/ca/ca.crt ]]; then
+  enclavectl ca init >/dev/null
 fi
+if [[ ! -f $ENCLAVE_STATE_DIR/.demo-gateway-cert ]]; then
+  enclavectl gateway cert --name 127.0.0.1 --replace >/dev/null
+  touch "$ENCLAVE_STATE_DIR/.demo-gateway-cert"
+fi
+
+# The demo analyst's password is checked by pam_unix, as a center's would be by pam_unix or
+# pam_sss: a system account without a home or a shell (/usr/sbin/nologin), its password made
+# here once and kept in the state directory (mode 0600).
+"$root/scripts/demo-account.sh"
 
 pids=()
 stop_all() {
@@ -54,6 +67,12 @@ if [[ ! -f $seed ]]; then
   "$root/scripts/demo-events.sh" && touch "$seed"
 fi
 
+# The login demo's registry (once): the analyst, a steward, a security room whose "VPN pool"
+# is loopback, its kitted kiosk, a project granting demo-shadow.
+if [[ ! -f $ENCLAVE_STATE_DIR/.demo-login-seeded ]]; then
+  "$root/scripts/demo-registry.sh" && touch "$ENCLAVE_STATE_DIR/.demo-login-seeded"
+fi
+
 # A demo project's release ledger holds one released table, so the differencing audit has
 # something to compare with.
 if [[ ! -f $ENCLAVE_STATE_DIR/.demo-ledger-seeded ]]; then
@@ -62,11 +81,16 @@ if [[ ! -f $ENCLAVE_STATE_DIR/.demo-ledger-seeded ]]; then
     touch "$ENCLAVE_STATE_DIR/.demo-ledger-seeded"
 fi
 
+listen_of() {  # listen_of TABLE: its listen address in policies/gateway.toml
+  sed -n "/^\\[$1\\]/,/^\\[/ s/^listen = \"\\([^\"]*\\)\".*/\\1/p" "$ENCLAVE_POLICIES/gateway.toml"
+}
 cat <<MSG
 
 The enclave is running on embedded defaults (state in $ENCLAVE_STATE_DIR).
-Services: enclave-auditd (audit trail), enclave-sessiond (sessions, tickets, desktops) and
-enclave-gatewayd (RDP relay on $(sed -n 's/^listen = "\([^"]*\)".*/\1/p' policies/gateway.toml)), sockets in $ENCLAVE_STATE_DIR/run
+Services (sockets in $ENCLAVE_STATE_DIR/run):
+  enclave-auditd    the audit trail
+  enclave-sessiond  the registry, the PAM login, sessions, one-time tickets, desktops
+  enclave-gatewayd  the kiosks' login API on $(listen_of gateway.login), the RDP relay on $(listen_of gateway)
 
 In another terminal:
   source scripts/demo-env.sh
@@ -82,6 +106,14 @@ Exit control (tables in docs/examples/exitcontrol; see docs/steward-guide.md):
   enclave-exitcheck suggest docs/examples/exitcontrol/outpatients_by_region_age.csv --out /tmp/exit
   enclave-exitcheck audit /tmp/exit/safe/outpatients_by_region_age.csv                  # hidden cells stay hidden
   enclave-exitcheck check --project P-2026-014 docs/examples/exitcontrol/outpatients_adults_by_region.csv
+
+Log in at the demo kiosk (see docs/demo.md): ID, password and fingerprint, as at a security room.
+libfprint's virtual reader stands in for the kiosk's; the script plays the finger.
+  scripts/demo-login.sh enrol              # the steward approves, demo-analyst enrols a finger
+  scripts/demo-login.sh                    # log in as demo-analyst (password: $(cat "$ENCLAVE_STATE_DIR/demo/demo-analyst.password" 2>/dev/null || echo "see scripts/demo-account.sh"))
+  scripts/demo-login.sh connect            # log in and open the desktop with the ticket
+  FINGER=someone-else scripts/demo-login.sh   # the wrong finger: refused, audited
+  enclave-audit query --type login.failed
 
 A desktop through the gateway (see docs/demo.md): a real xfreerdp asks for clipboard and a
 drive, the gateway refuses both, the analyst sees the desktop (screenshot), the audit shows it:

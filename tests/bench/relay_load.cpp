@@ -81,6 +81,7 @@
 #include "gateway/core/mcs.hpp"
 #include "gateway/core/preconnection.hpp"
 #include "gateway/core/x224.hpp"
+#include "tests/bench/bench_support.hpp"
 
 namespace {
 
@@ -202,24 +203,8 @@ tcp::endpoint parse_endpoint(const std::string& text) {
 
 // ---- /proc ----
 
-struct CpuTimes {
-  double user = 0, system = 0;
-  double total() const { return user + system; }
-};
-
-CpuTimes cpu_times(int pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(f, line);
-  auto close = line.rfind(')');
-  if (close == std::string::npos) throw Failure("cannot read /proc/" + std::to_string(pid));
-  std::istringstream rest(line.substr(close + 2));
-  std::vector<std::string> fields;
-  for (std::string s; rest >> s;) fields.push_back(s);
-  // fields[0] is field 3 (state): utime is field 14, stime field 15.
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return {std::stod(fields.at(11)) / ticks, std::stod(fields.at(12)) / ticks};
-}
+using enclave::bench::cpu_times;
+using enclave::bench::CpuTimes;
 
 long rss_kib(int pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
@@ -1074,13 +1059,7 @@ nlohmann::json audit_summary(const std::string& file, const std::string& prefix)
 
 // The human summary of the result files bench.sh keeps (any may be missing).
 void print_summary(const std::filesystem::path& dir) {
-  auto load = [&](const char* name) -> std::optional<nlohmann::json> {
-    std::ifstream f(dir / name);
-    if (!f) return std::nullopt;
-    auto j = nlohmann::json::parse(f, nullptr, false);
-    if (j.is_discarded()) return std::nullopt;
-    return j;
-  };
+  auto load = [&](const char* name) { return enclave::bench::load_result(dir, name); };
   auto num = [](const nlohmann::json& j, double scale = 1) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.1f", j.get<double>() * scale);
