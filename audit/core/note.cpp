@@ -214,7 +214,6 @@ Error file_error(int err, const std::filesystem::path& path, std::string_view ac
   }
 }
 
-// PEM_read_bio_PrivateKey would prompt on the terminal for an encrypted key without this.
 }  // namespace
 
 std::string NoteError::describe() const {

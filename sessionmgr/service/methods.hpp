@@ -91,7 +91,7 @@
 //                             "revoked_at", "print_id"}]}
 //   registry.enrolment.record   (gatewayd: the kiosk enrolled a finger) {"user", "device"
 //                             (from its verified certificate), "print" (base64 of the serialised
-//                             libfprint print, at most 64 KiB)} -> {"print_id"}; needs an
+//                             libfprint print, at most 40 KiB)} -> {"print_id"}; needs an
 //                             approved enrolment whose window has not passed (permission:
 //                             "the enrolment approval of U on D expired at T; a steward must
 //                             approve again"), replaces the previous print

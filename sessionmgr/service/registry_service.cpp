@@ -7,6 +7,7 @@
 
 #include "common/bytes.hpp"
 #include "common/files.hpp"
+#include "common/login/assertion.hpp"
 #include "common/x509.hpp"
 #include "sessionmgr/core/lifecycle.hpp"
 #include "sessionmgr/service/methods.hpp"
@@ -20,7 +21,9 @@ using namespace registry;
 using nlohmann::json;
 
 constexpr std::size_t kMaxCertificateBytes = 16 * 1024;
-constexpr std::size_t kMaxPrintBytes = 64 * 1024;
+// A print larger than a fingerprint challenge can carry back down could be stored but would
+// fail every login after it.
+constexpr std::size_t kMaxPrintBytes = login::kMaxPrintBytes;
 constexpr std::size_t kMaxReason = 200;
 constexpr const char* kDefaultSiteClass = "security-room";
 

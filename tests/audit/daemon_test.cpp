@@ -30,6 +30,17 @@ using testing::Child;
 using ::testing::HasSubstr;
 using testing::TempDir;
 
+// A tool's JSON output; a test failure showing what it printed (not an abort) when it is not
+// JSON, so that a rare bad run says what happened.
+nlohmann::json json_of(const testing::RunResult& r) {
+  auto parsed = nlohmann::json::parse(r.out, nullptr, false);
+  if (parsed.is_discarded()) {
+    ADD_FAILURE() << "not JSON (exit " << r.exit_code << "): " << r.out << "\n" << r.err;
+    return nlohmann::json::array();
+  }
+  return parsed;
+}
+
 std::string read_text(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -134,14 +145,15 @@ TEST_F(AuditDaemon, AppendsAreIndexedStampedAndSealedOnStop) {
   EXPECT_EQ(d->wait(), 0) << d->stderr_text();
   auto verify = tool("enclave-audit", {"verify", "--json"});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
-  auto report = nlohmann::json::parse(verify.out);
+  auto report = json_of(verify);
+  ASSERT_TRUE(report.is_object());
   EXPECT_EQ(report["latest_checkpoint"]["size"], last + 2);  // + the daemon's stop event
   EXPECT_EQ(report["unsealed"], 0u);
 
   // The source is the peer's identity from the socket, not anything the client said.
   auto q = tool("enclave-audit", {"query", "--user", "alice", "--limit", "1", "--json"});
   ASSERT_EQ(q.exit_code, 0) << q.err;
-  auto rows = nlohmann::json::parse(q.out);
+  auto rows = json_of(q);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_THAT(rows[0]["source"].get<std::string>(), HasSubstr(":audit_daemon_te"));
 }
@@ -196,7 +208,7 @@ TEST_F(AuditDaemon, MalformedEventsAreRefusedAndRecorded) {
   ASSERT_EQ(d->wait(), 0);
   auto q = tool("enclave-audit", {"query", "--type", "audit.rejected", "--json"});
   ASSERT_EQ(q.exit_code, 0) << q.err;
-  auto rows = nlohmann::json::parse(q.out);
+  auto rows = json_of(q);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0]["outcome"], "refused");
   EXPECT_THAT(rows[0]["details"]["reason"].get<std::string>(), HasSubstr("type"));
@@ -360,7 +372,8 @@ TEST_F(AuditDaemon, KillNineLosesNoAcknowledgedEvent) {
   // Entries committed after the last checkpoint were never sealed, and the verifier must say
   // so. A checkpoint can land just before the kill and seal everything; then there is no tail.
   auto late = tool("enclave-audit", {"verify", "--json", "--seal-grace", "0"});
-  const auto report = nlohmann::json::parse(late.out);
+  const auto report = json_of(late);
+  ASSERT_TRUE(report.is_object());
   if (report["unsealed"].get<std::uint64_t>() > 0) {
     EXPECT_EQ(late.exit_code, 1) << late.out;
     EXPECT_THAT(late.out, HasSubstr("late-tail"));

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/login/assertion.hpp"
 #include "common/x509.hpp"
 #include "sessionmgr/service/methods.hpp"
 #include "sessionmgr/service/registry_service.hpp"
@@ -409,6 +410,13 @@ TEST_F(Registry, PrintsAreSealedForTheirUserAndReaderAndReplacedOnReEnrolment) {
                     {{"user", "alice"}, {"device", "kiosk-a1"}, {"print", "not base64!"}}, "gw")
                 .code,
             Errc::kInvalidArgument);
+  // No print larger than a fingerprint challenge can carry down at login.
+  const Bytes too_large(login::kMaxPrintBytes + 1, 0x5a);
+  auto large = refused(
+      m::kRegistryEnrolmentRecord,
+      {{"user", "alice"}, {"device", "kiosk-a1"}, {"print", base64_encode(too_large)}}, "gw");
+  EXPECT_EQ(large.code, Errc::kInvalidArgument);
+  EXPECT_THAT(large.message, HasSubstr("1 to 40960 bytes"));
 }
 
 TEST_F(Registry, AnApprovalLetsTheKioskEnrolOnlyWithinTheWindowAndApprovingAgainRenewsIt) {
