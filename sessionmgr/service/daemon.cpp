@@ -229,7 +229,6 @@ struct Daemon::Impl : ipc::Handler {
 
   Expected<nlohmann::json> dispatch_login(const std::string& m, const nlohmann::json& p) {
     if (!login) return fail(Errc::kUnavailable, "logins are off: " + login_off);
-    Expected<LoginReply> reply = fail(Errc::kInternal, "unreached");
     if (m == methods::kLoginStart) {
       LoginRequest r;
       for (auto [key, out, max, required] :
@@ -241,24 +240,27 @@ struct Daemon::Impl : ipc::Handler {
         if (!v) return error_of(v);
         *out = std::move(v).value();
       }
-      reply = login->start(r);
-    } else {
-      auto id = text_param(p, "login_id", 64);
-      if (!id) return error_of(id);
-      if (m == methods::kLoginCancel) {
-        auto reason = text_param(p, "reason", 200, false);
-        if (!reason) return error_of(reason);
-        ENCLAVE_TRY(login->cancel(*id, *reason));
-        return nlohmann::json::object();
-      }
-      std::optional<std::string> response;
-      if (auto it = p.find("response"); it != p.end() && !it->is_null()) {
-        auto v = text_param(p, "response", 16 * 1024, false);
-        if (!v) return error_of(v);
-        response = std::move(v).value();
-      }
-      reply = login->answer(*id, std::move(response));
+      return reply_json(login->start(r));
     }
+    auto id = text_param(p, "login_id", 64);
+    if (!id) return error_of(id);
+    if (m == methods::kLoginCancel) {
+      auto reason = text_param(p, "reason", 200, false);
+      if (!reason) return error_of(reason);
+      ENCLAVE_TRY(login->cancel(*id, *reason));
+      return nlohmann::json::object();
+    }
+    std::optional<std::string> response;
+    if (auto it = p.find("response"); it != p.end() && !it->is_null()) {
+      auto v = text_param(p, "response", 16 * 1024, false);
+      if (!v) return error_of(v);
+      response = std::move(v).value();
+    }
+    return reply_json(login->answer(*id, std::move(response)));
+  }
+
+  // A step for the gateway, with the time it may be sent (unix milliseconds).
+  static Expected<nlohmann::json> reply_json(Expected<LoginReply> reply) {
     if (!reply) return error_of(reply);
     nlohmann::json body = std::move(reply->body);
     body["not_before_ms"] =

@@ -16,7 +16,8 @@ Expected<std::unique_ptr<LoginAdmission>> LoginAdmission::open(
       new LoginAdmission(std::move(db).value(), std::move(clock)));
 }
 
-Status LoginAdmission::check_device_locked(const LoginRequest& request, TimePoint now) {
+Expected<registry::Site> LoginAdmission::kiosk_site_locked(const LoginRequest& request,
+                                                           TimePoint now) {
   auto device = registry::find_device(db_, request.device);
   if (!device) return error_of(device);
   std::optional<registry::Site> site;
@@ -33,25 +34,24 @@ Status LoginAdmission::check_device_locked(const LoginRequest& request, TimePoin
                                        " presented a certificate other than the one it was "
                                        "kitted with");
   }
-  return {};
+  return std::move(*site);
 }
 
 Status LoginAdmission::check_device(const LoginRequest& request) {
   std::lock_guard lock(mu_);
-  return check_device_locked(request, clock_());
+  auto site = kiosk_site_locked(request, clock_());
+  if (!site) return error_of(site);
+  return {};
 }
 
 Expected<Admission> LoginAdmission::admit(const LoginRequest& request) {
   std::lock_guard lock(mu_);
   const TimePoint now = clock_();
-  ENCLAVE_TRY(check_device_locked(request, now));
+  auto site = kiosk_site_locked(request, now);
+  if (!site) return error_of(site);
   auto held = registry::user_compartments(db_, request.user, now);
   if (!held) return error_of(held);
-  auto device = registry::find_device(db_, request.device);
-  if (!device) return error_of(device);
-  auto site = registry::find_site(db_, (*device)->site);
-  if (!site) return error_of(site);
-  Admission admission{request.compartment, (*site)->site_class};
+  Admission admission{request.compartment, site->site_class};
   if (!request.compartment.empty()) {
     if (!held->contains(request.compartment)) {
       return fail(Errc::kPermission, "user " + request.user + " holds no valid grant to " +

@@ -15,6 +15,7 @@
 
 #include "common/result.hpp"
 #include "common/store.hpp"
+#include "sessionmgr/core/registry.hpp"
 #include "sessionmgr/service/login_service.hpp"
 
 namespace enclave::sessionmgr {
@@ -31,7 +32,8 @@ class LoginAdmission {
  private:
   LoginAdmission(store::Database db, std::function<TimePoint()> clock)
       : db_(std::move(db)), clock_(std::move(clock)) {}
-  Status check_device_locked(const LoginRequest& request, TimePoint now);
+  // The kiosk's checks; its site when they pass.
+  Expected<registry::Site> kiosk_site_locked(const LoginRequest& request, TimePoint now);
 
   std::mutex mu_;
   store::Database db_;  // read-only; guarded by mu_
