@@ -76,6 +76,30 @@ std::string random_password(const RandomSource& random) {
   }
 }
 
+namespace {
+
+// A command that exits without reading its stdin makes our write fail with EPIPE; the kernel
+// also raises SIGPIPE at the writing thread, which would kill whoever called us. The signal is
+// blocked for the write and, if raised, taken back before the mask is restored.
+ssize_t write_without_sigpipe(int fd, const char* data, std::size_t size) {
+  sigset_t pipe_only, previous;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_only, &previous);
+  ssize_t w = ::write(fd, data, size);
+  const int saved = errno;
+  if (w < 0 && saved == EPIPE) {
+    const timespec no_wait{};
+    while (::sigtimedwait(&pipe_only, nullptr, &no_wait) < 0 && errno == EINTR) {
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  errno = saved;
+  return w;
+}
+
+}  // namespace
+
 Status run_with_input(std::vector<std::string> argv, const std::vector<std::string>& extra,
                       const std::string& input, std::chrono::milliseconds timeout) {
   if (argv.empty()) return fail(Errc::kInvalidArgument, "no command to run");
@@ -137,7 +161,7 @@ Status run_with_input(std::vector<std::string> argv, const std::vector<std::stri
     for (nfds_t i = 0; i < n; ++i) {
       if (fds[i].revents == 0) continue;
       if (fds[i].fd == in_w.fd) {
-        ssize_t w = ::write(in_w.fd, input.data() + written, input.size() - written);
+        ssize_t w = write_without_sigpipe(in_w.fd, input.data() + written, input.size() - written);
         if (w > 0) written += static_cast<std::size_t>(w);
         if (w < 0 && errno != EAGAIN) written = input.size();  // it closed its stdin: stop
         if (written >= input.size()) in_w.reset();

@@ -564,6 +564,12 @@ TEST(Credentials, ProvisionCommandGetsAccountAndPasswordOnStdin) {
   auto failed = run_with_input({"/bin/sh", "-c", "echo 'no such account' >&2; exit 3"}, {}, "x\n");
   ASSERT_FALSE(failed);
   EXPECT_THAT(failed.error().message, ::testing::HasSubstr("exited with 3: no such account"));
+  // More than a pipe holds, to a command that never reads it: the write fails with EPIPE, which
+  // must come back as the command's own failure and not kill this process with SIGPIPE.
+  auto unread =
+      run_with_input({"/bin/sh", "-c", "exec 0<&-; exit 4"}, {}, std::string(1 << 20, 'x'));
+  ASSERT_FALSE(unread);
+  EXPECT_THAT(unread.error().message, ::testing::HasSubstr("exited with 4"));
   auto slow = run_with_input({"/bin/sleep", "5"}, {}, "", std::chrono::milliseconds(200));
   ASSERT_FALSE(slow);
   EXPECT_THAT(slow.error().message, ::testing::HasSubstr("did not finish within 200 ms"));
