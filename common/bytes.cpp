@@ -1,6 +1,7 @@
 #include "common/bytes.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <array>
@@ -140,6 +141,27 @@ bool constant_time_equal(ByteSpan a, ByteSpan b) {
 std::string sha256_hex(ByteSpan data) {
   std::array<std::uint8_t, SHA256_DIGEST_LENGTH> digest{};
   SHA256(data.data(), data.size(), digest.data());
+  return hex_encode(digest);
+}
+
+Sha256Stream::Sha256Stream() : ctx_(EVP_MD_CTX_new()) {
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
+}
+
+Sha256Stream::~Sha256Stream() {
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+}
+
+void Sha256Stream::update(ByteSpan data) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size());
+}
+
+std::string Sha256Stream::hex_final() {
+  std::array<std::uint8_t, SHA256_DIGEST_LENGTH> digest{};
+  unsigned int size = 0;
+  auto* ctx = static_cast<EVP_MD_CTX*>(ctx_);
+  EVP_DigestFinal_ex(ctx, digest.data(), &size);
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
   return hex_encode(digest);
 }
 

@@ -41,6 +41,20 @@ bool constant_time_equal(ByteSpan a, ByteSpan b);
 // SHA-256 of data as 64 lowercase hex digits: how files are named in reports and manifests.
 std::string sha256_hex(ByteSpan data);
 
+// SHA-256 over data that arrives in pieces (a file copied or streamed in chunks).
+class Sha256Stream {
+ public:
+  Sha256Stream();
+  ~Sha256Stream();
+  Sha256Stream(const Sha256Stream&) = delete;
+  Sha256Stream& operator=(const Sha256Stream&) = delete;
+  void update(ByteSpan data);
+  std::string hex_final();  // 64 lowercase hex digits; the stream starts over afterwards
+
+ private:
+  void* ctx_;  // EVP_MD_CTX
+};
+
 // Overwrites memory the optimiser may not elide (OPENSSL_cleanse underneath).
 void secure_wipe(void* data, std::size_t size);
 

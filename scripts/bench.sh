@@ -82,6 +82,7 @@ relay_bench() (
   read -r gw_port ha_port < <("$bin/relay_load" free-ports 2 | paste -sd' ')
 
   cp policies/audit.toml "$work/policies/"
+  cp -r policies/exitcontrol "$work/policies/"  # sessiond checks the tiers' export profiles
   sed -e "s|^listen = .*|listen = \"127.0.0.1:$gw_port\"|" -e "s|^threads = .*|threads = 1|" \
     policies/gateway.toml >"$work/policies/gateway.toml"
   printf 'user = "bench"\npassword = "bench-password"\ndomain = "BENCH"\n' >"$work/credentials.toml"
@@ -225,6 +226,7 @@ login_bench() (
   read -r gw_port login_port < <("$bin/relay_load" free-ports 2 | paste -sd' ')
 
   cp policies/audit.toml "$work/policies/"
+  cp -r policies/exitcontrol "$work/policies/"  # sessiond checks the tiers' export profiles
   sed -e "/^\[gateway\]/,/^\[/ s|^listen = .*|listen = \"127.0.0.1:$gw_port\"|" \
     -e "/^\[gateway\.login\]/,/^\[/ s|^listen = .*|listen = \"127.0.0.1:$login_port\"|" \
     policies/gateway.toml >"$work/policies/gateway.toml"

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   cli::add_audit(app, context);
   cli::add_tabulate(app, context);
   cli::add_ledger(app, context);
+  cli::add_release(app, context);
   CLI11_PARSE(app, argc, argv);
   return cli::exit_code();
 }

@@ -1,8 +1,8 @@
 // enclave-exitcheck, the exit-control engine's command-line tool: check output files against
 // an export profile, suggest a safe version (secondary suppression or rounding), audit a
 // table someone already published, tabulate row-level data inside the enclave, and keep the
-// per-project release ledger. People get aligned tables and a short summary; --json prints
-// results.json (ACRO's schema) for scripts.
+// per-project release ledger; the recipient of a release verifies its bundle. People get aligned
+// tables and a short summary; --json prints results.json (ACRO's schema) for scripts.
 //
 // Exit codes: 0 every file passes, 1 a file fails, 3 nothing fails but a steward must review,
 // 2 could not run (bad input, bad policy).
@@ -55,6 +55,7 @@ void add_check(CLI::App& app, Context& context);     // check, suggest
 void add_audit(CLI::App& app, Context& context);     // audit
 void add_tabulate(CLI::App& app, Context& context);  // tabulate
 void add_ledger(CLI::App& app, Context& context);    // ledger record|list|audit
+void add_release(CLI::App& app, Context& context);   // release verify
 
 int exit_code_for(Outcome outcome);
 

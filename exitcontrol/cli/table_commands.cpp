@@ -4,30 +4,30 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/bytes.hpp"
 #include "common/files.hpp"
 #include "exitcontrol/cli/commands.hpp"
 #include "exitcontrol/core/csv.hpp"
-#include "exitcontrol/core/load.hpp"
 #include "exitcontrol/core/tabulate.hpp"
 #include "exitcontrol/lp/attacker.hpp"
+#include "exitcontrol/service/checker.hpp"
 #include "exitcontrol/service/ledger.hpp"
 
 namespace enclave::exitcontrol::cli {
 namespace {
 
+// The metadata flags, when given, instead of the file's sidecar.
+Expected<std::optional<TableMeta>> meta_of(const MetaFlags& flags) {
+  if (!flags.given()) return std::optional<TableMeta>();
+  auto meta = flags.to_meta();
+  if (!meta) return error_of(meta);
+  return std::optional<TableMeta>(std::move(meta).value());
+}
+
 Expected<LoadedTable> load_published(const std::filesystem::path& path, const MetaFlags& flags,
                                      const Profile& profile) {
-  LoadOptions options;
-  options.suppression_markers = {profile.marker};
-  options.max_file_bytes = profile.max_file_bytes;
-  std::optional<TableMeta> meta;
-  if (flags.given()) {
-    auto m = flags.to_meta();
-    if (!m) return error_of(m);
-    meta = std::move(m).value();
-  }
-  return load_table_file(path, std::move(meta), options);
+  auto meta = meta_of(flags);
+  if (!meta) return error_of(meta);
+  return load_published_table(path, std::move(meta).value(), profile);
 }
 
 struct AuditOptions {
@@ -173,18 +173,13 @@ void run_ledger_record(const Context& context, const LedgerOptions& options) {
     return;
   }
   enclave::cli::TextTable t({"id", "file", "population", "cells", "suppressed", "sha256"});
+  auto meta = meta_of(options.meta);
+  if (!meta) {
+    exit_code() = enclave::cli::report_error(meta.error());
+    return;
+  }
   for (const auto& file : options.files) {
-    auto loaded = load_published(file, options.meta, *profile);
-    if (!loaded) {
-      exit_code() = enclave::cli::report_error(loaded.error());
-      return;
-    }
-    std::vector<std::uint8_t> hidden(loaded->table.size(), 0);
-    for (auto c : loaded->marked) hidden[c] = 1;
-    auto view = released_view(loaded->table, loaded->meta, hidden);
-    view.name = file.filename().string();
-    auto r = ledger->record(options.project, view, sha256_hex(as_bytes(*loaded->bytes)),
-                            options.request);
+    auto r = record_released_file(*ledger, options.project, file, *meta, *profile, options.request);
     if (!r) {
       exit_code() = enclave::cli::report_error(r.error());
       return;

@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
   if (!document) return cli::report_error(document.error());
   auto policy = sessionmgr::load_session_policy(*document, common.state_dir);
   if (!policy) return cli::report_error(policy.error());
+  if (auto profiles = sessionmgr::check_export_profiles(*document, *policy); !profiles) {
+    return cli::report_error(profiles.error());
+  }
 
   if (*check) {
     cli::TextTable table({"COMPARTMENT", "TIER", "POOL", "DESKTOPS"});

@@ -44,6 +44,9 @@ struct Session {
   std::optional<TimePoint> ended_at;
   std::string end_reason;
   int connects = 0;  // times the gateway reported the client connected
+  // Hex SHA-256 of the export token in the session's outbox (outbox.hpp); empty for a session
+  // recorded before outboxes existed.
+  std::string export_token_sha256;
 };
 
 // Why a session ended (the audit event's reason and the list's column).

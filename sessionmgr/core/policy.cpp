@@ -100,10 +100,10 @@ Status read_windows(const policy::Table& t, Tier& tier) {
 }
 
 Expected<Tier> read_tier(const policy::Table& t, const std::string& name) {
-  ENCLAVE_TRY(
-      t.reject_unknown({"description", "static_channels", "dynamic_channels", "audio",
-                        "idle_timeout_s", "max_session_s", "grace_s", "timezone", "windows",
-                        "site_classes", "max_sessions_per_compartment", "max_sessions_per_user"}));
+  ENCLAVE_TRY(t.reject_unknown({"description", "static_channels", "dynamic_channels", "audio",
+                                "idle_timeout_s", "max_session_s", "grace_s", "timezone", "windows",
+                                "site_classes", "max_sessions_per_compartment",
+                                "max_sessions_per_user", "export_profile", "export_stewards"}));
   Tier tier;
   tier.name = name;
   auto description = t.string_or("description", "");
@@ -198,6 +198,18 @@ Expected<Tier> read_tier(const policy::Table& t, const std::string& name) {
   auto per_user = t.integer_or("max_sessions_per_user", 1, 1, 100);
   if (!per_user) return error_of(per_user);
   tier.max_sessions_per_user = static_cast<int>(*per_user);
+
+  auto profile = t.nonempty_string_or("export_profile", tier.export_profile);
+  if (!profile) return error_of(profile);
+  if (!valid_name(*profile)) {
+    return fail(t.error_at("export_profile", "\"" + *profile +
+                                                 "\" is not a profile name (a-z, 0-9, - and _, at "
+                                                 "most 64: a file under policies/exitcontrol/)"));
+  }
+  tier.export_profile = std::move(profile).value();
+  auto stewards = t.integer_or("export_stewards", tier.export_stewards, 1, 2);
+  if (!stewards) return error_of(stewards);
+  tier.export_stewards = static_cast<int>(*stewards);
   return tier;
 }
 
@@ -391,7 +403,7 @@ Status read_sessiond(const policy::Table& t, const fs::path& state_dir,
   ENCLAVE_TRY(t.reject_unknown({"socket", "database", "registry", "print_key", "ca_certificate",
                                 "audit_socket", "gateway_socket", "gateway_address", "desktop_dir",
                                 "ticket_ttl_s", "health_check_s", "operators", "gateways",
-                                "enrolment_window_s", "login"}));
+                                "exporters", "enrolment_window_s", "login", "outbox_root"}));
   auto path = [&](std::string_view key, std::string fallback, fs::path& out) -> Status {
     auto v = t.nonempty_string_or(key, std::move(fallback));
     if (!v) return error_of(v);
@@ -406,6 +418,7 @@ Status read_sessiond(const policy::Table& t, const fs::path& state_dir,
   ENCLAVE_TRY(path("audit_socket", "run/auditd.sock", s.audit_socket));
   ENCLAVE_TRY(path("gateway_socket", "run/gatewayd.sock", s.gateway_socket));
   ENCLAVE_TRY(path("desktop_dir", "sessionmgr/desktops", s.desktop_dir));
+  ENCLAVE_TRY(path("outbox_root", "exitcontrol/outbox", s.outbox_root));
   auto address = t.nonempty_string_or("gateway_address", s.gateway_address);
   if (!address) return error_of(address);
   auto colon = address->rfind(':');
@@ -429,6 +442,9 @@ Status read_sessiond(const policy::Table& t, const fs::path& state_dir,
   auto gateways = t.strings_or("gateways", {});
   if (!gateways) return error_of(gateways);
   s.gateways = std::move(gateways).value();
+  auto exporters = t.strings_or("exporters", {});
+  if (!exporters) return error_of(exporters);
+  s.exporters = std::move(exporters).value();
   auto window = seconds(t, "enrolment_window_s", s.enrolment_window, 60, 86400);
   if (!window) return error_of(window);
   s.enrolment_window = *window;
@@ -510,6 +526,25 @@ Expected<SessionPolicy> load_session_policy(const policy::Document& document,
     p.compartments.emplace(name, std::move(compartment).value());
   }
   return p;
+}
+
+Status check_export_profiles(const policy::Document& document, const SessionPolicy& policy) {
+  const fs::path profiles = fs::path(document.source()).parent_path() / "exitcontrol";
+  for (const auto& [name, tier] : policy.tiers) {
+    const fs::path file = profiles / (tier.export_profile + ".toml");
+    std::error_code ec;
+    if (fs::is_regular_file(file, ec)) continue;
+    const std::string message =
+        "no export profile \"" + tier.export_profile + "\": " + file.string() + " is missing";
+    auto tiers = document.root().table("tiers");
+    if (tiers && *tiers) {
+      auto table = (*tiers)->table(name);
+      if (table && *table) return fail((*table)->error_at("export_profile", message));
+    }
+    return fail(Errc::kInvalidArgument,
+                document.source() + ": tiers." + name + ".export_profile: " + message);
+  }
+  return {};
 }
 
 }  // namespace enclave::sessionmgr

@@ -11,6 +11,10 @@
 // Time windows are in a fixed UTC offset: "+09:00" (Asia/Tokyo has no daylight saving time, so
 // the offset is exact), "UTC", or the alias "Asia/Tokyo". A window's days are the days it
 // starts on; a window whose `to` is not after its `from` runs past midnight.
+//
+// A tier also names how its sessions' results leave: the exit-control profile their export
+// requests are checked with and how many stewards approve each file (enclave-exportd asks
+// sessiond for them with session.identify).
 #pragma once
 
 #include <chrono>
@@ -47,6 +51,8 @@ struct Tier {
   std::vector<std::string> site_classes;  // empty: from any site
   int max_sessions_per_compartment = 50;  // open sessions (issued, active, disconnected)
   int max_sessions_per_user = 1;          // open sessions of one user in this tier's compartments
+  std::string export_profile = "acro-default";  // policies/exitcontrol/<name>.toml
+  int export_stewards = 1;  // distinct stewards who approve each exported file: 1 or 2
 };
 
 // How a static host gets the desktop credential the gateway injects.
@@ -106,10 +112,12 @@ struct SessiondSettings {
   std::filesystem::path gateway_socket;            // default run/gatewayd.sock
   std::string gateway_address = "127.0.0.1:3390";  // what thin clients connect to
   std::filesystem::path desktop_dir;               // default sessionmgr/desktops
+  std::filesystem::path outbox_root;  // default exitcontrol/outbox: <root>/<session id>/ each
   std::chrono::seconds ticket_ttl{60};
   std::chrono::seconds health_interval{10};
   std::vector<std::string> operators;  // may issue, list, end (besides own uid and root)
   std::vector<std::string> gateways;   // may redeem and report connections
+  std::vector<std::string> exporters;  // may identify a session by its export token (exportd)
   // A steward's approval of a fingerprint enrolment is good for this long.
   std::chrono::seconds enrolment_window{1800};
   LoginSettings login;
@@ -128,6 +136,12 @@ struct SessionPolicy {
 // opened or checked on disk here).
 Expected<SessionPolicy> load_session_policy(const policy::Document& document,
                                             const std::filesystem::path& state_dir);
+
+// The one check that reads the disk, made by enclave-sessiond when it loads the policy (run and
+// check): every tier's export profile is a file <policies>/exitcontrol/<name>.toml, in the
+// directory of the document's source (where enclave-exportd loads it from). An error names the
+// file, line and key of the tier's export_profile (of the tier when the default is missing).
+Status check_export_profiles(const policy::Document& document, const SessionPolicy& policy);
 
 // The tier defaults: the graphics pipeline and display resizing over drdynvc, nothing else.
 std::vector<std::string> default_static_channels();

@@ -119,6 +119,9 @@ struct Daemon::Impl : ipc::Handler {
   bool is_gateway(const ipc::PeerCredentials& peer) const {
     return peer.uid == own_uid || peer.uid == 0 || listed(policy.sessiond.gateways, peer.user);
   }
+  bool is_exporter(const ipc::PeerCredentials& peer) const {
+    return peer.uid == own_uid || peer.uid == 0 || listed(policy.sessiond.exporters, peer.user);
+  }
 
   void on_refused(const ipc::PeerCredentials& peer, const std::string& reason) override {
     audit->append(
@@ -141,11 +144,13 @@ struct Daemon::Impl : ipc::Handler {
     const bool gateway_method = m == methods::kTicketRedeem || m == methods::kSessionConnected ||
                                 m == methods::kSessionDisconnected || is_login_method(m) ||
                                 RegistryService::is_gateway_method(m);
-    if (!operator_method && !gateway_method) {
+    const bool exporter_method = m == methods::kSessionIdentify;
+    if (!operator_method && !gateway_method && !exporter_method) {
       return respond(ipc::Response::failure(
           request.id, {Errc::kInvalidArgument, "unknown method " + m.substr(0, 64)}));
     }
-    if ((operator_method && !is_operator(peer)) || (gateway_method && !is_gateway(peer))) {
+    if ((operator_method && !is_operator(peer)) || (gateway_method && !is_gateway(peer)) ||
+        (exporter_method && !is_exporter(peer))) {
       on_refused(peer, m + ": not allowed for " + peer.user);
       return respond(ipc::Response::failure(
           request.id, {Errc::kPermission, m + " is not allowed for " + peer.user}));
@@ -209,6 +214,13 @@ struct Daemon::Impl : ipc::Handler {
       if (!bytes) return error_of(bytes);
       ENCLAVE_TRY(service->disconnected(*id, *reason, ended, *bytes));
       return nlohmann::json::object();
+    }
+    if (m == methods::kSessionIdentify) {
+      auto token = text_param(p, "token", 128);
+      if (!token) return error_of(token);
+      auto result = service->identify(*token, peer.user);
+      secure_wipe(token->data(), token->size());
+      return result;
     }
     if (m == methods::kSessionList) {
       bool all = false;
@@ -398,7 +410,7 @@ Status Daemon::run() {
   ipc::ServerOptions options;
   options.socket_path = d.policy.sessiond.socket;
   options.authorize = [&d](const ipc::PeerCredentials& peer) {
-    return d.is_operator(peer) || d.is_gateway(peer);
+    return d.is_operator(peer) || d.is_gateway(peer) || d.is_exporter(peer);
   };
   std::error_code ec;
   std::filesystem::create_directories(options.socket_path.parent_path(), ec);

@@ -6,6 +6,8 @@
 //   the registry's changes and lists               in [sessiond] operators
 //   ticket.redeem, session.connected/disconnected, the daemon's own uid, root, or a user named
 //   registry.pools, registry.enrolment.record      in [sessiond] gateways
+//   session.identify                               the daemon's own uid, root, or a user named
+//                                                  in [sessiond] exporters (enclave-exportd)
 // Anyone else is refused at connect time.
 //
 // Requests run on a small thread pool (a desktop starting does not hold up a redemption).

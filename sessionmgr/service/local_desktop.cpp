@@ -24,6 +24,9 @@
 //   static channel in the client's network data:
 //     [DEBUG] Adding channel: name cliprdr, channel id 1006, flags 0xc0a00000
 //   and, once chansrv is connected, "Enabling channel 1006 (cliprdr)".
+//
+// Either kind: every process of the desktop (for xrdp, the sessions sesman starts, through
+// sesman.ini's [SessionVariables]) has ENCLAVE_OUTBOX=<the session's outbox> when one is given.
 #include "sessionmgr/service/local_desktop.hpp"
 
 #include <fcntl.h>
@@ -41,6 +44,8 @@
 
 #include <arpa/inet.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -55,6 +60,7 @@
 #include "common/files.hpp"
 #include "common/x509.hpp"
 #include "sessionmgr/service/credentials.hpp"
+#include "sessionmgr/service/outbox.hpp"
 #include "sessionmgr/service/rdp_probe.hpp"
 
 namespace enclave::sessionmgr {
@@ -375,6 +381,7 @@ struct LocalDesktop::Impl {
   std::vector<Process> processes;  // in start order; stopped in reverse
   std::string account;             // set once useradd succeeded: ours to remove
   uid_t account_uid = 0;
+  bool outbox_given = false;  // the outbox belongs to the account until it is removed
 
   ~Impl() { shutdown(); }
 
@@ -399,7 +406,21 @@ struct LocalDesktop::Impl {
         std::this_thread::sleep_for(20ms);
       }
     }
+    if (outbox_given) {
+      if (auto back = chown_outbox(options.outbox, ::geteuid(), ::getegid()); !back) {
+        spdlog::error("the outbox of account {} stays with uid {}: {}", account, account_uid,
+                      back.error().describe());
+      }
+      outbox_given = false;
+    }
     (void)run_command({"userdel", "-r", account}, base_env());
+  }
+
+  // What every process of the desktop starts with.
+  std::vector<std::string> desktop_env() const {
+    auto env = base_env();
+    if (!options.outbox.empty()) env.push_back("ENCLAVE_OUTBOX=" + options.outbox.string());
+    return env;
   }
 
   Status add_process(const std::string& name, SpawnSpec spec) {
@@ -470,7 +491,7 @@ Status LocalDesktop::Impl::start_shadow() {
       "0",         std::to_string(options.width) + "x" + std::to_string(options.height) + "x24",
       "-nolisten", "tcp",
       "-noreset"};
-  xvfb.env = base_env();
+  xvfb.env = desktop_env();
   xvfb.log = dir / "xvfb.log";
   xvfb.pass_fd = pipe_fds[1];
   Status started = add_process("Xvfb", xvfb);
@@ -503,7 +524,7 @@ Status LocalDesktop::Impl::start_shadow() {
   if (!find_program("xclock").empty()) {
     SpawnSpec clock;
     clock.argv = {"xclock", "-geometry", "300x300+100+100", "-update", "1"};
-    clock.env = base_env();
+    clock.env = desktop_env();
     clock.env.push_back("DISPLAY=" + info.display);
     clock.log = dir / "xclock.log";
     ENCLAVE_TRY(add_process("xclock", clock));
@@ -518,7 +539,7 @@ Status LocalDesktop::Impl::start_shadow() {
   SpawnSpec shadow;
   shadow.argv = {"freerdp-shadow-cli", "/bind-address:" + options.bind_address,
                  "/port:" + std::to_string(*port), "/sec:tls", "-auth"};
-  shadow.env = base_env();
+  shadow.env = desktop_env();
   shadow.env.push_back("DISPLAY=" + info.display);
   shadow.env.push_back("HOME=" + dir.string());
   shadow.env.push_back("XDG_CONFIG_HOME=" + config_home.string());
@@ -674,6 +695,7 @@ Status LocalDesktop::Impl::start_xrdp() {
              << "EnableSyslog=false\n"
              << "\n[SessionVariables]\n"
              << "CHANSRV_LOG_PATH=/etc/xrdp/chansrv-log\n";
+  if (!options.outbox.empty()) sesman_ini << "ENCLAVE_OUTBOX=" << options.outbox.string() << "\n";
   ENCLAVE_TRY(write_file_atomically(etc / "sesman.ini", sesman_ini.str(), 0644));
 
   const std::string startwm = std::string("#!/bin/sh\n") +
@@ -705,18 +727,22 @@ Status LocalDesktop::Impl::start_xrdp() {
   if (::chown((etc / "chansrv-log").c_str(), pw->pw_uid, pw->pw_gid) != 0) {
     return fail(Errc::kIo, "chown chansrv-log: " + std::string(std::strerror(errno)));
   }
+  if (!options.outbox.empty()) {
+    outbox_given = true;  // even partly given, it is taken back with the account
+    ENCLAVE_TRY(chown_outbox(options.outbox, pw->pw_uid, pw->pw_gid));
+  }
   fs::create_directories("/run/xrdp/sockdir", ec);  // made by systemd on a normal host
 
   SpawnSpec sesman;
   sesman.argv = {"xrdp-sesman", "--nodaemon", "--config", "/etc/xrdp/sesman.ini"};
-  sesman.env = base_env();
+  sesman.env = desktop_env();
   sesman.log = dir / "sesman.out";
   sesman.bind_mount = std::pair{etc, fs::path("/etc/xrdp")};
   ENCLAVE_TRY(add_process("xrdp-sesman", sesman));
 
   SpawnSpec xrdp;
   xrdp.argv = {"xrdp", "--nodaemon", "--config", "/etc/xrdp/xrdp.ini"};
-  xrdp.env = base_env();
+  xrdp.env = desktop_env();
   xrdp.log = dir / "xrdp.out";
   xrdp.bind_mount = std::pair{etc, fs::path("/etc/xrdp")};
   ENCLAVE_TRY(add_process("xrdp", xrdp));
@@ -747,6 +773,10 @@ Expected<std::unique_ptr<LocalDesktop>> LocalDesktop::start(const LocalDesktopOp
   fs::create_directories(impl->options.work_dir, ec);
   if (ec) {
     return fail(Errc::kIo, "creating " + options.work_dir.string() + ": " + ec.message());
+  }
+  if (!options.outbox.empty()) {
+    impl->options.outbox = fs::absolute(options.outbox, ec);
+    if (ec) return fail(Errc::kIo, "the outbox " + options.outbox.string() + ": " + ec.message());
   }
   Status started =
       options.kind == LocalDesktopKind::kShadow ? impl->start_shadow() : impl->start_xrdp();

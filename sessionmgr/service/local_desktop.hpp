@@ -28,6 +28,10 @@ struct LocalDesktopOptions {
   int width = 1024;
   int height = 768;
   std::string account;  // kXrdp: the system account to create for this desktop
+  // The session's outbox (outbox.hpp), or empty. The desktop's processes find it in
+  // ENCLAVE_OUTBOX; kXrdp gives it to the account once it exists and takes it back (to this
+  // process's user) before the account is removed.
+  std::filesystem::path outbox;
 };
 
 struct LocalDesktopInfo {

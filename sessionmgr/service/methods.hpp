@@ -29,6 +29,17 @@
 //       "started_at", "updated_at"}]}
 //   session.end     (operators)  {"session_id", "reason"}  -> {"ended", "gateway"}
 //       Ends the session, tells the gateway to cut it at once, releases the desktop.
+//   session.identify  (enclave-exportd: the daemon's own uid, root, or [sessiond] exporters)
+//       params  {"token" (the 64 hex chars of .enclave-session in the session's outbox)}
+//       result  {"session_id", "user", "device", "compartment", "tier",
+//                "state" (issued|active|disconnected|ended: an ended session still identifies),
+//                "outbox" (absolute path of <outbox_root>/<session_id>),
+//                "export": {"profile" (policies/exitcontrol/<profile>.toml), "stewards" (1|2:
+//                distinct approvals each file needs)}}
+//       error   invalid_argument for a token that is not 64 hex digits; permission "unknown
+//               export token". Both audited as session.identify refused (never the token).
+//       Every new session (ticket.issue, a login's ticket) gets its outbox and token; a
+//       resumed one keeps them.
 //
 //   login.start     (gatewayd: the kiosk's create_session)
 //       params  {"user", "device" (the id in its verified certificate), "source" (IP address),
@@ -111,6 +122,7 @@ inline constexpr const char* kSessionConnected = "session.connected";
 inline constexpr const char* kSessionDisconnected = "session.disconnected";
 inline constexpr const char* kSessionList = "session.list";
 inline constexpr const char* kSessionEnd = "session.end";
+inline constexpr const char* kSessionIdentify = "session.identify";
 inline constexpr const char* kLoginStart = "login.start";
 inline constexpr const char* kLoginAnswer = "login.answer";
 inline constexpr const char* kLoginCancel = "login.cancel";

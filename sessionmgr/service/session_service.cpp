@@ -9,6 +9,7 @@
 
 #include "common/bytes.hpp"
 #include "common/log.hpp"
+#include "sessionmgr/service/outbox.hpp"
 
 namespace enclave::sessionmgr {
 
@@ -335,7 +336,13 @@ Expected<nlohmann::json> SessionService::issue(const IssueRequest& request, cons
         if (!picked) return denied(picked.error());
         session.desktop_id = std::move(picked).value();
       }
-      ENCLAVE_TRY(store_.insert_session(session));  // reserves the desktop
+      auto outbox = create_outbox(policy_.sessiond.outbox_root, session.id, deps_.random);
+      if (!outbox) return denied(outbox.error());
+      session.export_token_sha256 = outbox->token_sha256;
+      if (auto inserted = store_.insert_session(session); !inserted) {  // reserves the desktop
+        remove_outbox(outbox->dir);
+        return error_of(inserted);
+      }
     } else {
       auto existing = store_.session(plan.session_id);
       if (!existing) return error_of(existing);
@@ -372,6 +379,7 @@ Expected<nlohmann::json> SessionService::issue(const IssueRequest& request, cons
           pool.kind == LocalKind::kXrdp ? LocalDesktopKind::kXrdp : LocalDesktopKind::kShadow;
       options.work_dir = policy_.sessiond.desktop_dir / session.id;
       options.account = "enc" + session.id.substr(2, 12);
+      options.outbox = outbox_dir(policy_.sessiond.outbox_root, session.id);
       auto started = deps_.start_local(options);
       if (!started) {
         audit(event("desktop.failed", "error", &session, {{"error", started.error().describe()}}));
@@ -540,6 +548,49 @@ Expected<nlohmann::json> SessionService::redeem(const std::string& ticket,
        {{"idle_s", tier.idle_timeout.count()},
         {"max_s", tier.max_session.count()},
         {"remaining_s", remaining_seconds(*session, tier, now)}}}};
+}
+
+Expected<nlohmann::json> SessionService::identify(const std::string& token, const std::string& by) {
+  // The token itself is never logged; a refusal names only why.
+  auto refuse = [&](Errc code, const std::string& reason) {
+    audit({{"type", "session.identify"},
+           {"outcome", "refused"},
+           {"actor_kind", "user"},
+           {"actor", by},
+           {"object", "export token"},
+           {"details", {{"reason", reason}}}});
+    return fail(code, reason);
+  };
+  if (!is_ticket_syntax(token)) {
+    return refuse(Errc::kInvalidArgument, "an export token is 64 hex digits");
+  }
+  std::optional<Session> session;
+  {
+    std::lock_guard lock(mu_);
+    auto found = store_.session_by_export_token(ticket_hash(token));
+    if (!found) return error_of(found);
+    session = std::move(found).value();
+  }
+  if (!session) return refuse(Errc::kPermission, "unknown export token");
+  auto tier = policy_.tiers.find(session->tier);
+  if (tier == policy_.tiers.end()) {
+    return fail(Errc::kNotFound, "session " + session->id + ": its tier " + session->tier +
+                                     " is no longer in " + policy_.source);
+  }
+  std::error_code ec;
+  const auto outbox =
+      std::filesystem::absolute(outbox_dir(policy_.sessiond.outbox_root, session->id), ec);
+  if (ec) return fail(Errc::kIo, "the outbox of session " + session->id + ": " + ec.message());
+  return nlohmann::json{
+      {"session_id", session->id},
+      {"user", session->user},
+      {"device", session->device},
+      {"compartment", session->compartment},
+      {"tier", session->tier},
+      {"state", state_name(session->state)},
+      {"outbox", outbox.lexically_normal().string()},
+      {"export",
+       {{"profile", tier->second.export_profile}, {"stewards", tier->second.export_stewards}}}};
 }
 
 Status SessionService::connected(const std::string& session_id) {

@@ -12,7 +12,11 @@
 //   ticket.issued success | ticket.denied refused {reason} | ticket.redeemed success |
 //   ticket.refused refused {reason} | session.started, session.resumed success |
 //   session.disconnected info | session.ended info {reason, bytes} | desktop.started,
-//   desktop.stopped info | desktop.failed error | desktop.unhealthy error | desktop.healthy info
+//   desktop.stopped info | desktop.failed error | desktop.unhealthy error | desktop.healthy info |
+//   session.identify refused {reason} (actor: the calling peer)
+//
+// Every new session gets its outbox (outbox.hpp) before its row is written; when the outbox
+// cannot be made, the issue is denied and no session is recorded.
 #pragma once
 
 #include <functional>
@@ -80,6 +84,10 @@ class SessionService {
   // ticket.redeem. kPermission "ticket refused: <reason>".
   Expected<nlohmann::json> redeem(const std::string& ticket, const std::string& source,
                                   const std::string& by);
+  // session.identify: who holds this export token (the session's, from its outbox). Errors:
+  // kInvalidArgument for a token that is not 64 hex digits, kPermission "unknown export
+  // token"; both audited (session.identify refused, never the token). `by`: the calling peer.
+  Expected<nlohmann::json> identify(const std::string& token, const std::string& by);
   Status connected(const std::string& session_id);
   Status disconnected(const std::string& session_id, const std::string& reason, bool ended,
                       const nlohmann::json& bytes);

@@ -53,11 +53,19 @@ CREATE TABLE desktops (
 );
 )sql";
 
-constexpr std::array<store::Migration, 1> kMigrations = {{{1, kSchemaV1}}};
+// Each session's export token, as its SHA-256. Sessions recorded before have none (NULL).
+constexpr std::string_view kSchemaV2 = R"sql(
+ALTER TABLE sessions ADD COLUMN export_token_sha256 TEXT
+  CHECK (export_token_sha256 IS NULL OR length(export_token_sha256) = 64);
+CREATE UNIQUE INDEX sessions_export_token ON sessions (export_token_sha256)
+  WHERE export_token_sha256 IS NOT NULL;
+)sql";
+
+constexpr std::array<store::Migration, 2> kMigrations = {{{1, kSchemaV1}, {2, kSchemaV2}}};
 
 constexpr std::string_view kSessionColumns =
     "id, user, device, source, compartment, tier, desktop_id, state, created_ms, started_ms, "
-    "updated_ms, grace_until_ms, ended_ms, end_reason, connects";
+    "updated_ms, grace_until_ms, ended_ms, end_reason, connects, export_token_sha256";
 
 Session read_session(const store::Statement& s) {
   Session out;
@@ -76,6 +84,7 @@ Session read_session(const store::Statement& s) {
   out.ended_at = optional_time(s, 12);
   out.end_reason = std::string(s.column_text(13));
   out.connects = static_cast<int>(s.column_int64(14));
+  out.export_token_sha256 = std::string(s.column_text(15));
   return out;
 }
 
@@ -87,6 +96,14 @@ Expected<std::vector<Session>> read_sessions(store::Statement& s) {
     if (!*row) return out;
     out.push_back(read_session(s));
   }
+}
+
+// The statement's first row (a lookup by a unique key), if any.
+Expected<std::optional<Session>> first_session(store::Statement& s) {
+  auto rows = read_sessions(s);
+  if (!rows) return error_of(rows);
+  if (rows->empty()) return std::optional<Session>();
+  return std::optional<Session>(std::move(rows->front()));
 }
 
 }  // namespace
@@ -104,7 +121,7 @@ Expected<SessionStore> SessionStore::open(const std::filesystem::path& path) {
 Status SessionStore::insert_session(const Session& s) {
   auto st = db_.prepare("INSERT INTO sessions (" + std::string(kSessionColumns) +
                         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-                        "?15)");
+                        "?15, ?16)");
   if (!st) return error_of(st);
   st->bind(1, s.id).bind(2, s.user).bind(3, s.device).bind(4, s.source).bind(5, s.compartment);
   st->bind(6, s.tier).bind(7, s.desktop_id).bind(8, std::string_view(state_name(s.state)));
@@ -114,6 +131,11 @@ Status SessionStore::insert_session(const Session& s) {
   bind_optional(*st, 12, s.grace_until);
   bind_optional(*st, 13, s.ended_at);
   st->bind(14, s.end_reason).bind(15, std::int64_t{s.connects});
+  if (s.export_token_sha256.empty()) {
+    st->bind_null(16);
+  } else {
+    st->bind(16, s.export_token_sha256);
+  }
   return st->run();
 }
 
@@ -139,10 +161,15 @@ Expected<std::optional<Session>> SessionStore::session(const std::string& id) {
   auto st = db_.prepare("SELECT " + std::string(kSessionColumns) + " FROM sessions WHERE id = ?1");
   if (!st) return error_of(st);
   st->bind(1, id);
-  auto rows = read_sessions(*st);
-  if (!rows) return error_of(rows);
-  if (rows->empty()) return std::optional<Session>();
-  return std::optional<Session>(std::move(rows->front()));
+  return first_session(*st);
+}
+
+Expected<std::optional<Session>> SessionStore::session_by_export_token(const std::string& sha256) {
+  auto st = db_.prepare("SELECT " + std::string(kSessionColumns) +
+                        " FROM sessions WHERE export_token_sha256 = ?1");
+  if (!st) return error_of(st);
+  st->bind(1, sha256);
+  return first_session(*st);
 }
 
 Expected<std::vector<Session>> SessionStore::open_sessions() {

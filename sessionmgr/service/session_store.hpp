@@ -1,7 +1,9 @@
 // sessions.db: the session manager's state (common/store.hpp: WAL, foreign keys, migrations).
 //
 //   sessions  one row per session: who, from where, which compartment/tier/desktop, its state
-//             and times (milliseconds since the epoch), why it ended, bytes the gateway counted
+//             and times (milliseconds since the epoch), why it ended, bytes the gateway counted,
+//             the SHA-256 of its export token (never the token; NULL for rows from before
+//             schema 2)
 //   tickets   SHA-256 of each ticket (never the ticket), its session, source address, expiry
 //             and whether it was used; single use is one UPDATE ... WHERE used = 0
 //   desktops  every desktop the pools know: static hosts with their health, local desktops
@@ -54,6 +56,8 @@ class SessionStore {
   // a resumed session takes from its newest ticket.
   Status update_session(const Session& session);
   Expected<std::optional<Session>> session(const std::string& id);
+  // The session whose export token has this hex SHA-256.
+  Expected<std::optional<Session>> session_by_export_token(const std::string& sha256);
   Expected<std::vector<Session>> open_sessions();
   // Newest first; ended sessions too when include_ended.
   Expected<std::vector<Session>> sessions(bool include_ended, int limit = 1000);

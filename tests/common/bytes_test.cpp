@@ -254,3 +254,19 @@ TEST(Sha256, MatchesPublishedVectors) {
 
 }  // namespace
 }  // namespace enclave
+
+namespace enclave {
+namespace {
+
+TEST(Sha256Stream, PiecesHashLikeTheWholeAndTheStreamStartsOver) {
+  const std::string text = "The quick brown fox jumps over the lazy dog";
+  Sha256Stream stream;
+  for (std::size_t at = 0; at < text.size(); at += 7) {
+    stream.update(as_bytes(std::string_view(text).substr(at, 7)));
+  }
+  EXPECT_EQ(stream.hex_final(), "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592");
+  EXPECT_EQ(stream.hex_final(), sha256_hex({}));
+}
+
+}  // namespace
+}  // namespace enclave

@@ -88,6 +88,9 @@ class EnclaveServices {
       : dir_(dir), port_(free_port()), login_port_(free_port()) {
     const auto policies = dir_ / "policies";
     std::filesystem::create_directories(policies);
+    // sessiond checks that every tier's export profile exists.
+    std::filesystem::copy(testing::source_dir() / "policies" / "exitcontrol",
+                          policies / "exitcontrol", std::filesystem::copy_options::recursive);
     const std::string address = "\"127.0.0.1:" + std::to_string(port_) + "\"";
     std::ofstream(policies / "audit.toml") << shipped_policy("audit.toml");
     std::ofstream(policies / "sessions.toml") << set_key(sessions_toml, "gateway_address", address);

@@ -14,17 +14,23 @@
 #include <mutex>
 #include <thread>
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/files.hpp"
 #include "common/ipc/client.hpp"
 #include "common/ipc/server.hpp"
+#include "common/policy.hpp"
 #include "common/x509.hpp"
 #include "sessionmgr/service/local_desktop.hpp"
 #include "sessionmgr/service/methods.hpp"
 #include "sessionmgr/service/print_vault.hpp"
 #include "sessionmgr/service/rdp_probe.hpp"
 #include "sessionmgr/service/registry_store.hpp"
+#include "tests/sessionmgr/outbox_support.hpp"
 #include "tests/support/process.hpp"
 
 namespace enclave::sessionmgr {
@@ -79,14 +85,20 @@ class SessionDaemon : public ::testing::Test {
         << "[audit]\norigin = \"test.example/audit\"\n"
         << "[audit.checkpoint]\nevery_entries = 1000\nevery_seconds = 30\n";
     write_sessions_policy("");
+    // The tiers' export profile, which sessiond checks is there.
+    std::filesystem::create_directories(dir_ / "policies" / "exitcontrol");
+    std::filesystem::copy_file(
+        testing::source_dir() / "policies" / "exitcontrol" / "acro-default.toml",
+        dir_ / "policies" / "exitcontrol" / "acro-default.toml");
     auto r = tool("enclave-auditd", {"keygen"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 
-  void write_sessions_policy(const std::string& extra) {
+  // extra after the compartment; sessiond_extra at the end of [sessiond].
+  void write_sessions_policy(const std::string& extra, const std::string& sessiond_extra = "") {
     std::ofstream(dir_ / "policies" / "sessions.toml")
         << "[sessiond]\ngateway_address = \"192.0.2.1:3390\"\nhealth_check_s = 1\n"
-        << "[tiers.standard]\ngrace_s = 300\n"
+        << sessiond_extra << "[tiers.standard]\ngrace_s = 300\n"
         << "[compartments.demo-shadow]\ntier = \"standard\"\n"
         << "local = { kind = \"shadow\", max_desktops = 2 }\n"
         << extra;
@@ -450,6 +462,137 @@ TEST_F(SessionDaemon, RegistryKitsADeviceTheGatewayAdmitsUntilItIsRevoked) {
   EXPECT_THAT(refusals[1]["details"]["reason"].get<std::string>(), HasSubstr("their own"));
 }
 
+// Calls the daemon as the user nobody: a child drops root before it connects, so SO_PEERCRED
+// says nobody. "ok <result>" or the error's message.
+std::string call_as_nobody(const std::filesystem::path& socket, const std::string& method,
+                           const nlohmann::json& params) {
+  const passwd* nobody = ::getpwnam("nobody");
+  if (nobody == nullptr) return "no user nobody";
+  const uid_t uid = nobody->pw_uid;
+  const gid_t gid = nobody->pw_gid;
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string out;
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(gid, gid, gid) != 0 ||
+        ::setresuid(uid, uid, uid) != 0) {
+      out = "could not become nobody";
+    } else if (auto client = ipc::Client::connect(socket); !client) {
+      out = client.error().message;
+    } else {
+      auto r = client->call(method, params);
+      out = r ? "ok " + r->dump() : r.error().message;
+    }
+    (void)!::write(fds[1], out.data(), out.size());
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;) out.append(buffer, n);
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return out;
+}
+
+// ticket.issue makes the session's outbox; its token identifies the session over the socket, to
+// the daemon's own user and root, and to a user only once [sessiond] exporters names them.
+TEST_F(SessionDaemon, OutboxTokenIdentifiesTheSessionToExportersOnly) {
+  if (auto why = local_desktop_unavailable(LocalDesktopKind::kShadow); !why.empty()) {
+    GTEST_SKIP() << "no local shadow desktop: " << why;
+  }
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to call the daemon as another user";
+  if (::getpwnam("nobody") == nullptr) GTEST_SKIP() << "no user nobody to call as";
+  auto auditd = start("enclave-auditd", auditd_socket());
+  auto sessiond = start("enclave-sessiond", sessiond_socket());
+  auto issued =
+      tool("enclavectl", {"--json", "ticket", "issue", "--user", "alice", "--device", "kiosk-7",
+                          "--source", "127.0.0.1", "--compartment", "demo-shadow"});
+  ASSERT_EQ(issued.exit_code, 0) << issued.err << sessiond->stderr_text();
+  const std::string id = nlohmann::json::parse(issued.out)["session_id"];
+  const auto outbox = state() / "exitcontrol" / "outbox" / id;
+  EXPECT_EQ(mode_of(outbox), 0700u);
+  EXPECT_EQ(mode_of(outbox / ".enclave-session"), 0600u);
+  const SessionFile file = read_session_file(outbox);
+  EXPECT_EQ(file.session, id);
+  const std::string token = file.token;
+  ASSERT_EQ(token.size(), 64u);
+  // The desktop's processes know their outbox.
+  EXPECT_GE(processes_with_env("ENCLAVE_OUTBOX=" + outbox.string()).size(), 2u)
+      << "Xvfb and freerdp-shadow-cli at least";
+
+  auto client = ipc::Client::connect(sessiond_socket());
+  ASSERT_TRUE(client) << client.error().describe();
+  auto identified = client->call(methods::kSessionIdentify, {{"token", token}});
+  ASSERT_TRUE(identified) << identified.error().describe();
+  EXPECT_EQ((*identified)["session_id"], id);
+  EXPECT_EQ((*identified)["user"], "alice");
+  EXPECT_EQ((*identified)["device"], "kiosk-7");
+  EXPECT_EQ((*identified)["compartment"], "demo-shadow");
+  EXPECT_EQ((*identified)["tier"], "standard");
+  EXPECT_EQ((*identified)["state"], "issued");
+  EXPECT_EQ((*identified)["outbox"], outbox.string());
+  EXPECT_EQ((*identified)["export"],
+            (nlohmann::json{{"profile", "acro-default"}, {"stewards", 1}}));
+  auto unknown = client->call(methods::kSessionIdentify, {{"token", std::string(64, 'e')}});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, Errc::kPermission);
+  EXPECT_EQ(unknown.error().message, "unknown export token");
+  auto malformed = client->call(methods::kSessionIdentify, {{"token", "not-a-token"}});
+  ASSERT_FALSE(malformed);
+  EXPECT_EQ(malformed.error().code, Errc::kInvalidArgument);
+
+  ASSERT_EQ(tool("enclavectl", {"session", "end", id}).exit_code, 0);
+  auto ended = client->call(methods::kSessionIdentify, {{"token", token}});
+  ASSERT_TRUE(ended) << ended.error().describe();
+  EXPECT_EQ((*ended)["state"], "ended");
+  EXPECT_TRUE(std::filesystem::exists(outbox / ".enclave-session")) << "the outbox stays";
+
+  // nobody may reach the socket (its modes opened for the test) but is not an exporter.
+  for (const auto& d : {dir_.path(), state(), state() / "run"})
+    ASSERT_EQ(::chmod(d.c_str(), 0711), 0);
+  ASSERT_EQ(::chmod(sessiond_socket().c_str(), 0666), 0);
+  EXPECT_THAT(call_as_nobody(sessiond_socket(), methods::kSessionIdentify, {{"token", token}}),
+              ::testing::Not(::testing::StartsWith("ok ")));
+  sessiond->signal(SIGTERM);
+  EXPECT_EQ(sessiond->wait(), 0) << sessiond->stderr_text();
+
+  // Named in exporters: nobody identifies the session (ended, the token still good after a
+  // restart) and may do nothing else.
+  write_sessions_policy("", "exporters = [\"nobody\"]\n");
+  sessiond = start("enclave-sessiond", sessiond_socket());
+  ASSERT_EQ(::chmod(sessiond_socket().c_str(), 0666), 0);
+  const std::string as_exporter =
+      call_as_nobody(sessiond_socket(), methods::kSessionIdentify, {{"token", token}});
+  ASSERT_THAT(as_exporter, ::testing::StartsWith("ok ")) << sessiond->stderr_text();
+  auto result = nlohmann::json::parse(as_exporter.substr(3));
+  EXPECT_EQ(result["session_id"], id);
+  EXPECT_EQ(result["state"], "ended");
+  EXPECT_EQ(call_as_nobody(sessiond_socket(), methods::kTicketIssue,
+                           {{"user", "alice"},
+                            {"device", "k"},
+                            {"source", "127.0.0.1"},
+                            {"compartment", "demo-shadow"}}),
+            "ticket.issue is not allowed for nobody");
+  sessiond->signal(SIGTERM);
+  EXPECT_EQ(sessiond->wait(), 0) << sessiond->stderr_text();
+
+  auto refused = audit_events("session.identify");
+  ASSERT_EQ(refused.size(), 2u);
+  EXPECT_EQ(refused[0]["outcome"], "refused");
+  EXPECT_EQ(refused[0]["details"]["reason"], "unknown export token");
+  EXPECT_EQ(refused[1]["details"]["reason"], "an export token is 64 hex digits");
+  for (const auto& e : refused) EXPECT_EQ(e.dump().find(std::string(64, 'e')), std::string::npos);
+  auto denied = audit_events("sessiond.refused");
+  ASSERT_EQ(denied.size(), 2u) << denied.dump();
+  EXPECT_EQ(denied[0]["actor"], "nobody");
+  EXPECT_EQ(denied[1]["actor"], "nobody");
+  EXPECT_THAT(denied[1]["details"]["reason"].get<std::string>(), HasSubstr("ticket.issue"));
+}
+
 TEST_F(SessionDaemon, NoTicketsWithoutTheAuditLog) {
   auto sessiond = start("enclave-sessiond", sessiond_socket());
   auto r = tool("enclavectl", {"ticket", "issue", "--user", "alice", "--device", "k", "--source",
@@ -471,6 +614,17 @@ TEST_F(SessionDaemon, BadPolicyIsRefusedNamingFileLineAndKey) {
               HasSubstr("sessions.toml:10:1: compartments.other.tier: unknown tier \"gold\""));
   auto check = tool("enclave-sessiond", {"check"});
   EXPECT_EQ(check.exit_code, 2);
+  // An export profile that is not among the policies.
+  write_sessions_policy("[tiers.other]\nexport_profile = \"nope\"\n");
+  for (const char* command : {"run", "check"}) {
+    r = tool("enclave-sessiond", {command});
+    EXPECT_EQ(r.exit_code, 2) << command;
+    EXPECT_THAT(r.err,
+                HasSubstr("sessions.toml:10:1: tiers.other.export_profile: no export "
+                          "profile \"nope\": " +
+                          (dir_ / "policies/exitcontrol/nope.toml").string() + " is missing"))
+        << command;
+  }
   write_sessions_policy("");
   check = tool("enclave-sessiond", {"check"});
   EXPECT_EQ(check.exit_code, 0) << check.err;

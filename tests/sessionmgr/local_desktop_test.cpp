@@ -1,7 +1,8 @@
 // Real desktops started by LocalDesktop, reached by a real xfreerdp DIRECTLY (no gateway):
 // the client's screen shows the desktop, the pin matches the certificate the host serves, and
 // the host's log names the static channels the client offered (cliprdr, rdpdr): the positive
-// control for the gateway tests, which read the same log to prove those never arrive.
+// control for the gateway tests, which read the same log to prove those never arrive. And the
+// session's outbox: in every desktop process's environment, an xrdp account's while it exists.
 #include "sessionmgr/service/local_desktop.hpp"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <openssl/ssl.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,7 +22,10 @@
 #include <thread>
 
 #include "common/x509.hpp"
+#include "sessionmgr/service/credentials.hpp"
+#include "sessionmgr/service/outbox.hpp"
 #include "sessionmgr/service/rdp_probe.hpp"
+#include "tests/sessionmgr/outbox_support.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/x_display.hpp"
 
@@ -102,6 +107,12 @@ void keep_screenshot(const fs::path& png, const std::string& name) {
   }
 }
 
+uid_t owner_of(const fs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_uid;
+}
+
 bool wait_for_log(const fs::path& log, const std::string& needle, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -119,6 +130,7 @@ TEST(LocalDesktop, ShadowStartsAnswersAndStops) {
   LocalDesktopOptions options;
   options.kind = LocalDesktopKind::kShadow;
   options.work_dir = dir.path() / "desktop";
+  options.outbox = dir.path() / "outbox";
   const auto t0 = std::chrono::steady_clock::now();
   auto desktop = LocalDesktop::start(options);
   ASSERT_TRUE(desktop) << desktop.error().describe();
@@ -139,10 +151,13 @@ TEST(LocalDesktop, ShadowStartsAnswersAndStops) {
   EXPECT_TRUE((*desktop)->alive());
   EXPECT_TRUE(probe_rdp(info.host, info.port));
   EXPECT_EQ(served_pin(info.host, info.port), info.pin_sha256);
+  // Its processes (Xvfb, freerdp-shadow-cli, xclock when installed) know the session's outbox.
+  EXPECT_GE(processes_with_env("ENCLAVE_OUTBOX=" + options.outbox.string()).size(), 2u);
 
   // Two desktops at once do not collide, and each has its own key.
   LocalDesktopOptions second = options;
   second.work_dir = dir.path() / "desktop2";
+  second.outbox.clear();
   auto other = LocalDesktop::start(second);
   ASSERT_TRUE(other) << other.error().describe();
   EXPECT_NE((*other)->info().port, info.port);
@@ -215,6 +230,9 @@ TEST(LocalDesktop, XrdpDesktopLogsInShowsAndLogsOfferedChannels) {
   options.kind = LocalDesktopKind::kXrdp;
   options.work_dir = dir.path() / "desktop";
   options.account = "enctest" + std::to_string(::getpid() % 100000);
+  auto outbox = create_outbox(dir.path() / "outboxes", "s-xrdp", openssl_random);
+  ASSERT_TRUE(outbox) << outbox.error().describe();
+  options.outbox = outbox->dir;
   const auto t0 = std::chrono::steady_clock::now();
   auto desktop = LocalDesktop::start(options);
   ASSERT_TRUE(desktop) << desktop.error().describe();
@@ -225,8 +243,15 @@ TEST(LocalDesktop, XrdpDesktopLogsInShowsAndLogsOfferedChannels) {
             << " ms\n";
   const LocalDesktopInfo info = (*desktop)->info();
   EXPECT_EQ(info.user, options.account);
-  EXPECT_NE(::getpwnam(options.account.c_str()), nullptr);
+  const passwd* account = ::getpwnam(options.account.c_str());
+  ASSERT_NE(account, nullptr);
+  const uid_t account_uid = account->pw_uid;
   EXPECT_EQ(served_pin(info.host, info.port), info.pin_sha256);
+  // The outbox is the account's while the desktop runs; a file its session writes there too.
+  EXPECT_EQ(owner_of(outbox->dir), account_uid);
+  EXPECT_EQ(owner_of(outbox->dir / kOutboxSessionFile), account_uid);
+  std::ofstream(outbox->dir / "result.csv") << "a,b\n";
+  ASSERT_EQ(::chown((outbox->dir / "result.csv").c_str(), account_uid, account->pw_gid), 0);
 
   {
     testing::XDisplay x(dir.path());
@@ -249,6 +274,16 @@ TEST(LocalDesktop, XrdpDesktopLogsInShowsAndLogsOfferedChannels) {
     const std::string log = read_text(info.host_log);
     EXPECT_NE(log.find("Adding channel: name cliprdr"), std::string::npos);
     EXPECT_NE(log.find("login successful for user " + info.user), std::string::npos);
+    // The session sesman started for the account (its window manager script's programs) has
+    // the outbox in its environment.
+    bool session_knows_outbox = false;
+    for (int i = 0; i < 50 && !session_knows_outbox; ++i) {
+      for (const auto& p : processes_with_env("ENCLAVE_OUTBOX=" + outbox->dir.string())) {
+        session_knows_outbox = session_knows_outbox || p.uid == account_uid;
+      }
+      if (!session_knows_outbox) std::this_thread::sleep_for(200ms);
+    }
+    EXPECT_TRUE(session_knows_outbox) << "no process of " << info.user << " has ENCLAVE_OUTBOX";
     client->signal(SIGTERM);
     client->wait(10s);
   }
@@ -256,6 +291,11 @@ TEST(LocalDesktop, XrdpDesktopLogsInShowsAndLogsOfferedChannels) {
 
   desktop->reset();
   EXPECT_EQ(::getpwnam(options.account.c_str()), nullptr) << "the account was not removed";
+  // Taken back before the account went: a later account reusing its uid owns none of it.
+  for (const auto& f :
+       {outbox->dir, outbox->dir / kOutboxSessionFile, outbox->dir / "result.csv"}) {
+    EXPECT_EQ(owner_of(f), ::geteuid()) << f;
+  }
   EXPECT_FALSE(probe_rdp(info.host, info.port, 500ms));
 }
 

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "sessionmgr/core/policy.hpp"
 #include "tests/support/process.hpp"
 
@@ -51,6 +54,14 @@ TEST(SessionPolicy, ShippedPolicyLoads) {
   EXPECT_EQ(p->sessiond.login.pam_stack, testing::source_dir() / "policies/pam/enclave-login");
   EXPECT_EQ(p->sessiond.login.failure_delay, std::chrono::seconds(1));
   EXPECT_EQ(p->sessiond.enrolment_window, std::chrono::minutes(30));
+  EXPECT_EQ(p->sessiond.outbox_root, "/var/lib/enclave/exitcontrol/outbox");
+  EXPECT_TRUE(p->sessiond.exporters.empty());
+  EXPECT_EQ(p->tiers.at("standard").export_profile, "acro-default");
+  EXPECT_EQ(p->tiers.at("standard").export_stewards, 1);
+  EXPECT_EQ(restricted.export_profile, "ndb");
+  EXPECT_EQ(restricted.export_stewards, 2);
+  // Both profiles ship beside it.
+  EXPECT_TRUE(check_export_profiles(*doc, *p));
 }
 
 TEST(SessionPolicy, LoginSettings) {
@@ -94,6 +105,78 @@ TEST(SessionPolicy, Defaults) {
   EXPECT_EQ(p->sessiond.ca_certificate, "/state/keys/ca/ca.crt");
   EXPECT_EQ(p->sessiond.gateway_socket, "/state/run/gatewayd.sock");
   EXPECT_EQ(std::get<LocalPool>(p->compartments.at("demo").pool).max_desktops, 4);
+}
+
+TEST(SessionPolicy, ExportSettings) {
+  auto defaults = load(kTier + kLocal);
+  ASSERT_TRUE(defaults) << defaults.error().describe();
+  EXPECT_EQ(defaults->sessiond.outbox_root, "/state/exitcontrol/outbox");
+  EXPECT_TRUE(defaults->sessiond.exporters.empty());
+  EXPECT_EQ(defaults->tiers.at("standard").export_profile, "acro-default");
+  EXPECT_EQ(defaults->tiers.at("standard").export_stewards, 1);
+
+  auto p = load(
+      "[sessiond]\noutbox_root = \"/srv/outbox\"\nexporters = [\"exportd\"]\n"
+      "[tiers.standard]\nexport_profile = \"ndb\"\nexport_stewards = 2\n" +
+      kLocal);
+  ASSERT_TRUE(p) << p.error().describe();
+  EXPECT_EQ(p->sessiond.outbox_root, "/srv/outbox");
+  EXPECT_THAT(p->sessiond.exporters, ElementsAre("exportd"));
+  EXPECT_EQ(p->tiers.at("standard").export_profile, "ndb");
+  EXPECT_EQ(p->tiers.at("standard").export_stewards, 2);
+
+  for (const char* stewards : {"0", "3", "-1", "\"2\"", "1.5"}) {
+    EXPECT_THAT(error_of_text("[tiers.standard]\nexport_stewards = " + std::string(stewards) +
+                              "\n" + kLocal),
+                HasSubstr("sessions.toml:2:1: tiers.standard.export_stewards: expected an "
+                          "integer between 1 and 2"))
+        << stewards;
+  }
+  for (const char* profile : {"../ndb", "NDB", "ndb.toml", "a/b"}) {
+    EXPECT_THAT(error_of_text("[tiers.standard]\nexport_profile = \"" + std::string(profile) +
+                              "\"\n" + kLocal),
+                HasSubstr("sessions.toml:2:1: tiers.standard.export_profile: \"" +
+                          std::string(profile) + "\" is not a profile name"))
+        << profile;
+  }
+  EXPECT_THAT(error_of_text("[tiers.standard]\nexport_profile = \"\"\n" + kLocal),
+              HasSubstr("tiers.standard.export_profile: must not be empty"));
+  EXPECT_THAT(error_of_text("[sessiond]\nexporters = \"exportd\"\n" + kTier + kLocal),
+              HasSubstr("sessions.toml:2:1: sessiond.exporters"));
+  EXPECT_THAT(error_of_text("[sessiond]\noutbox_root = \"\"\n" + kTier + kLocal),
+              HasSubstr("sessiond.outbox_root: must not be empty"));
+  EXPECT_THAT(error_of_text("[sessiond]\nexporter = []\n" + kTier + kLocal),
+              HasSubstr("sessions.toml:2:1: sessiond.exporter: unknown key"));
+}
+
+// The profiles are files beside the policy: a tier naming one that is not there is refused at
+// its export_profile key (at the tier, for the default).
+TEST(SessionPolicy, ExportProfilesMustExist) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir / "exitcontrol");
+  std::ofstream(dir / "exitcontrol" / "ndb.toml") << "threshold = 10\n";
+  auto check = [&](const std::string& text) -> Status {
+    auto doc = policy::Document::parse(text, (dir / "sessions.toml").string());
+    if (!doc) return error_of(doc);
+    auto p = load_session_policy(*doc, "/state");
+    if (!p) return error_of(p);
+    return check_export_profiles(*doc, *p);
+  };
+  EXPECT_TRUE(check("[tiers.standard]\nexport_profile = \"ndb\"\n" + kLocal));
+  auto missing = check("[tiers.standard]\ngrace_s = 0\nexport_profile = \"nope\"\n" + kLocal);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message,
+            (dir / "sessions.toml").string() +
+                ":3:1: tiers.standard.export_profile: no export profile \"nope\": " +
+                (dir / "exitcontrol" / "nope.toml").string() + " is missing");
+  auto by_default = check("[tiers.ok]\nexport_profile = \"ndb\"\n[tiers.standard]\n" + kLocal);
+  ASSERT_FALSE(by_default);
+  EXPECT_THAT(by_default.error().message,
+              HasSubstr("sessions.toml:3:1: tiers.standard.export_profile: no export profile "
+                        "\"acro-default\""));
+  // A directory of that name is not a profile.
+  std::filesystem::create_directories(dir / "exitcontrol" / "acro-default.toml");
+  EXPECT_FALSE(check(kTier + kLocal));
 }
 
 TEST(SessionPolicy, AudioAddsPlaybackChannels) {

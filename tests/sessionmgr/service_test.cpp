@@ -4,12 +4,18 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <array>
 #include <atomic>
+#include <cctype>
 #include <fstream>
 #include <random>
 #include <thread>
 
+#include "common/bytes.hpp"
+#include "common/policy.hpp"
+#include "sessionmgr/service/outbox.hpp"
 #include "sessionmgr/service/session_service.hpp"
+#include "tests/sessionmgr/outbox_support.hpp"
 #include "tests/sessionmgr/recording_audit.hpp"
 #include "tests/support/process.hpp"
 
@@ -82,6 +88,10 @@ class Service : public ::testing::Test {
         [this](const LocalDesktopOptions& o) -> Expected<std::unique_ptr<DesktopHandle>> {
       if (desktops_->fail_start) return fail(Errc::kUnavailable, "Xvfb did not start");
       int n = ++desktops_->started;
+      {
+        std::lock_guard lock(mu_);
+        desktop_outboxes_.push_back(o.outbox);
+      }
       LocalDesktopInfo info;
       info.host = "127.0.0.1";
       info.port = static_cast<std::uint16_t>(40000 + n);
@@ -166,7 +176,14 @@ class Service : public ::testing::Test {
   bool provision_fails_ = false;
   std::vector<std::string> gateway_calls_;
   bool gateway_up_ = true;
+  std::vector<std::filesystem::path> desktop_outboxes_;  // what each local desktop was given
 };
+
+mode_t mode_of(const std::filesystem::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+  return st.st_mode & 07777;
+}
 
 TEST_F(Service, IssueThenRedeemOnceFromTheBoundAddress) {
   auto s = service();
@@ -214,6 +231,218 @@ TEST_F(Service, IssueThenRedeemOnceFromTheBoundAddress) {
       audit_.reasons("ticket.refused"),
       (std::vector<std::string>{"wrong source address", "already used", "unknown", "unknown"}));
   EXPECT_EQ(audit_.of_type("ticket.redeemed").size(), 1u);
+}
+
+// Every new session gets its outbox and export token; the token names the session through
+// every state, a resume keeps both, and only the token's hash is stored.
+TEST_F(Service, IssueCreatesTheOutboxWhoseTokenIdentifiesTheSession) {
+  auto s = service();
+  auto t = issue(*s, req("alice"));
+  const std::string id = t["session_id"];
+  const auto root = dir_ / "exitcontrol" / "outbox";
+  const auto outbox = root / id;
+  EXPECT_EQ(mode_of(root), 0711u);
+  EXPECT_EQ(mode_of(outbox), 0700u);
+  EXPECT_EQ(mode_of(outbox / ".enclave-session"), 0600u);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(outbox), {}), 1)
+      << "the session file and nothing else";
+  const SessionFile file = read_session_file(outbox);
+  EXPECT_EQ(file.session, id);
+  ASSERT_TRUE(is_ticket_syntax(file.token)) << file.token;
+  EXPECT_EQ(file.token, hex_encode(*hex_decode(file.token))) << "lowercase hex";
+  EXPECT_NE(file.token, t["ticket"]);
+  EXPECT_EQ(desktop_outboxes_, std::vector<std::filesystem::path>{outbox});
+
+  auto identified = s->identify(file.token, "exportd");
+  ASSERT_TRUE(identified) << identified.error().describe();
+  EXPECT_EQ(*identified,
+            (nlohmann::json{{"session_id", id},
+                            {"user", "alice"},
+                            {"device", "kiosk-1"},
+                            {"compartment", "local"},
+                            {"tier", "standard"},
+                            {"state", "issued"},
+                            {"outbox", outbox.string()},
+                            {"export", {{"profile", "acro-default"}, {"stewards", 1}}}}));
+  {
+    // sessions.db has the token's SHA-256, never the token.
+    auto db = SessionStore::open(dir_ / "sessions.db");
+    ASSERT_TRUE(db);
+    auto row = db->session(id);
+    ASSERT_TRUE(row && *row);
+    EXPECT_EQ((*row)->export_token_sha256, sha256_hex(as_bytes(file.token)));
+    auto by_token = db->session_by_export_token(sha256_hex(as_bytes(file.token)));
+    ASSERT_TRUE(by_token && *by_token);
+    EXPECT_EQ((*by_token)->id, id);
+    EXPECT_FALSE(*db->session_by_export_token(file.token));
+  }
+  // Either case of the hex digits names the same token.
+  std::string upper = file.token;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_TRUE(s->identify(upper, "exportd"));
+
+  // Another session, another outbox and token.
+  auto other = issue(*s, req("bob"));
+  const SessionFile bob = read_session_file(root / other["session_id"].get<std::string>());
+  EXPECT_NE(bob.token, file.token);
+  EXPECT_EQ((*s->identify(bob.token, "exportd"))["user"], "bob");
+
+  ASSERT_TRUE(s->redeem(t["ticket"], "192.0.2.7", "gw"));
+  ASSERT_TRUE(s->connected(id));
+  EXPECT_EQ((*s->identify(file.token, "exportd"))["state"], "active");
+  ASSERT_TRUE(s->disconnected(id, "network", false, nlohmann::json::object()));
+  EXPECT_EQ((*s->identify(file.token, "exportd"))["state"], "disconnected");
+
+  // Resumed from its grace period: the same outbox, the same token.
+  now_ += 60s;
+  auto resumed = issue(*s, req("alice"));
+  ASSERT_EQ(resumed["resumed"], true);
+  EXPECT_EQ(read_session_file(outbox).token, file.token);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(root), {}), 2);
+  EXPECT_EQ((*s->identify(file.token, "exportd"))["state"], "disconnected") << "until redeemed";
+
+  // Ended: the outbox stays and the token still says whose it was.
+  ASSERT_TRUE(s->end(id, "drill", "operator"));
+  auto ended = s->identify(file.token, "exportd");
+  ASSERT_TRUE(ended) << ended.error().describe();
+  EXPECT_EQ((*ended)["state"], "ended");
+  EXPECT_EQ((*ended)["session_id"], id);
+  EXPECT_TRUE(std::filesystem::exists(outbox / ".enclave-session"));
+  EXPECT_TRUE(audit_.of_type("session.identify").empty()) << "only refusals are audited";
+}
+
+TEST_F(Service, TheTierSaysHowItsSessionsExport) {
+  extra_tier_ = "export_profile = \"ndb\"\nexport_stewards = 2\n";
+  auto s = service();
+  auto t = issue(*s, req("alice", "pool"));
+  const auto file =
+      read_session_file(dir_ / "exitcontrol/outbox" / t["session_id"].get<std::string>());
+  auto identified = s->identify(file.token, "exportd");
+  ASSERT_TRUE(identified) << identified.error().describe();
+  EXPECT_EQ((*identified)["export"], (nlohmann::json{{"profile", "ndb"}, {"stewards", 2}}));
+  EXPECT_EQ((*identified)["compartment"], "pool");
+  EXPECT_TRUE(desktop_outboxes_.empty()) << "a static host starts no local desktop";
+}
+
+TEST_F(Service, UnknownOrMalformedExportTokensAreRefusedAndAudited) {
+  auto s = service();
+  auto t = issue(*s, req("alice"));
+  const auto real =
+      read_session_file(dir_ / "exitcontrol/outbox" / t["session_id"].get<std::string>());
+  // One digit changed: unknown.
+  std::string near = real.token;
+  near[0] = near[0] == '0' ? '1' : '0';
+  for (const std::string& token : {std::string(64, 'c'), near}) {
+    auto r = s->identify(token, "exportd");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::kPermission);
+    EXPECT_EQ(r.error().message, "unknown export token");
+  }
+  for (const std::string& token :
+       {std::string(), std::string("short"), std::string(63, 'a'), std::string(65, 'a'),
+        std::string(63, 'a') + "g", real.token + " "}) {
+    auto r = s->identify(token, "exportd");
+    ASSERT_FALSE(r) << token;
+    EXPECT_EQ(r.error().code, Errc::kInvalidArgument) << token;
+  }
+  auto refused = audit_.of_type("session.identify");
+  ASSERT_EQ(refused.size(), 8u);
+  EXPECT_EQ(refused[0]["outcome"], "refused");
+  EXPECT_EQ(refused[0]["actor"], "exportd");
+  EXPECT_EQ(refused[0]["details"]["reason"], "unknown export token");
+  EXPECT_EQ(refused[2]["details"]["reason"], "an export token is 64 hex digits");
+  for (const auto& e : refused) {
+    EXPECT_EQ(e.dump().find(near), std::string::npos) << "the token is never logged";
+    EXPECT_EQ(e.dump().find(std::string(64, 'c')), std::string::npos);
+  }
+}
+
+// An outbox that cannot be made refuses the ticket naming the path, and leaves no session,
+// no desktop and no outbox behind.
+TEST_F(Service, NoOutboxNoSession) {
+  std::ofstream(dir_ / "not-a-directory") << "x";
+  extra_sessiond_ = "outbox_root = \"" + (dir_ / "not-a-directory" / "outbox").string() + "\"\n";
+  auto s = service();
+  auto r = s->issue(req("alice"), "operator");
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("cannot create the outbox root " +
+                                           (dir_ / "not-a-directory" / "outbox").string() + ": "));
+  EXPECT_TRUE((*s->list(true))["sessions"].empty());
+  EXPECT_EQ(desktops_->started, 0);
+  EXPECT_TRUE(audit_.of_type("ticket.issued").empty());
+  ASSERT_EQ(audit_.of_type("ticket.denied").size(), 1u);
+  EXPECT_THAT(audit_.reasons("ticket.denied")[0], HasSubstr("not-a-directory/outbox"));
+}
+
+// A directory already at the session's outbox path (a squatter's) is never taken over. The
+// fixture's randomness is a fixed sequence, so the next session's id is known in advance.
+TEST_F(Service, AnOutboxAlreadyThereIsNeverHandedOut) {
+  std::mt19937_64 same_rng{42};
+  std::array<std::uint8_t, 8> id{};
+  for (auto& b : id) b = static_cast<std::uint8_t>(same_rng());
+  const auto squatted = dir_ / "exitcontrol" / "outbox" / ("s-" + hex_encode(id));
+  std::filesystem::create_directories(squatted);
+  auto s = service();
+  auto r = s->issue(req("alice"), "operator");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kAlreadyExists);
+  EXPECT_THAT(r.error().message, HasSubstr("cannot create the outbox " + squatted.string()));
+  EXPECT_TRUE((*s->list(true))["sessions"].empty());
+  EXPECT_EQ(desktops_->started, 0);
+  EXPECT_TRUE(std::filesystem::is_empty(squatted)) << "left as it was";
+}
+
+// sessions.db from before export tokens (schema 1, its sessions table as it was): opened by
+// this build, its rows stay, without a token, and new rows get one.
+TEST(SessionStoreMigration, KeepsTheRowsOfSchemaOne) {
+  static constexpr std::string_view kSessionsV1 = R"sql(
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY,
+  user TEXT NOT NULL,
+  device TEXT NOT NULL,
+  source TEXT NOT NULL,
+  compartment TEXT NOT NULL,
+  tier TEXT NOT NULL,
+  desktop_id TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('issued', 'active', 'disconnected', 'ended')),
+  created_ms INTEGER NOT NULL,
+  started_ms INTEGER,
+  updated_ms INTEGER NOT NULL,
+  grace_until_ms INTEGER,
+  ended_ms INTEGER,
+  end_reason TEXT NOT NULL DEFAULT '',
+  connects INTEGER NOT NULL DEFAULT 0,
+  bytes TEXT NOT NULL DEFAULT '{}'
+);
+INSERT INTO sessions (id, user, device, source, compartment, tier, desktop_id, state,
+                      created_ms, updated_ms, ended_ms, end_reason)
+  VALUES ('s-0000000000000001', 'alice', 'k', '192.0.2.7', 'local', 'standard', 'local/x',
+          'ended', 1000, 2000, 2000, 'ended by operator');
+)sql";
+  TempDir dir;
+  const auto path = dir / "sessions.db";
+  {
+    const std::array<store::Migration, 1> v1 = {{{1, kSessionsV1}}};
+    ASSERT_TRUE(store::Database::open(path, v1));
+  }
+  auto db = SessionStore::open(path);
+  ASSERT_TRUE(db) << db.error().describe();
+  auto old = db->session("s-0000000000000001");
+  ASSERT_TRUE(old && *old);
+  EXPECT_EQ((*old)->user, "alice");
+  EXPECT_EQ((*old)->end_reason, "ended by operator");
+  EXPECT_EQ((*old)->export_token_sha256, "");
+
+  Session fresh = **old;
+  fresh.id = "s-0000000000000002";
+  fresh.export_token_sha256 = sha256_hex(as_bytes("a token"));
+  ASSERT_TRUE(db->insert_session(fresh));
+  auto found = db->session_by_export_token(fresh.export_token_sha256);
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->id, fresh.id);
+  // A token's hash names one session only.
+  fresh.id = "s-0000000000000003";
+  EXPECT_FALSE(db->insert_session(fresh));
 }
 
 TEST_F(Service, SingleUseHoldsUnderConcurrentRedemption) {
