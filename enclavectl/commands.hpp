@@ -47,5 +47,7 @@ void add_audit_commands(CLI::App& app, Context& context);
 void add_session_commands(CLI::App& app, Context& context);
 // The registry (users, sites, devices, projects, enrolments) and the local CA.
 void add_registry_commands(CLI::App& app, Context& context);
+// The export review and releases (enclave-exportd): queue, show, approve, reject, link, ...
+void add_export_commands(CLI::App& app, Context& context);
 
 }  // namespace enclave::ctl

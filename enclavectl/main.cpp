@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   enclave::ctl::add_audit_commands(app, context);
   enclave::ctl::add_session_commands(app, context);
   enclave::ctl::add_registry_commands(app, context);
+  enclave::ctl::add_export_commands(app, context);
   CLI11_PARSE(app, argc, argv);
   return context.exit_code;
 }

@@ -2,8 +2,9 @@
 # The README's first command: installs and builds what it needs, then runs the enclave's
 # services on embedded defaults (policies/ and a state directory under var/demo) until Ctrl-C.
 # Services: enclave-auditd (the tamper-evident audit trail), enclave-sessiond (compartments,
-# desktops, one-time tickets, the PAM login) and enclave-gatewayd (the kiosks' login API and the
-# channel-filtering RDP relay); the kiosk's login client enclave-kiosk; tools:
+# desktops, one-time tickets, the PAM login), enclave-gatewayd (the kiosks' login API and the
+# channel-filtering RDP relay) and enclave-exportd (export requests, steward review, releases
+# and their one-time download links); the kiosk's login client enclave-kiosk; tools:
 # enclavectl, enclave-audit and enclave-exitcheck (exit control) with a demo release ledger.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +62,7 @@ start() {  # start NAME SOCKET
 start enclave-auditd auditd.sock
 start enclave-sessiond sessiond.sock
 start enclave-gatewayd gatewayd.sock
+start enclave-exportd exportd.sock
 
 seed=$ENCLAVE_STATE_DIR/.demo-seeded
 if [[ ! -f $seed ]]; then
@@ -91,6 +93,7 @@ Services (sockets in $ENCLAVE_STATE_DIR/run):
   enclave-auditd    the audit trail
   enclave-sessiond  the registry, the PAM login, sessions, one-time tickets, desktops
   enclave-gatewayd  the kiosks' login API on $(listen_of gateway.login), the RDP relay on $(listen_of gateway)
+  enclave-exportd   export requests and their review; release downloads on https://$(sed -n '/^\[exportd.download\]/,/^\[/ s/^listen = "\([^"]*\)".*/\1/p' "$ENCLAVE_POLICIES/exports.toml")
 
 In another terminal:
   source scripts/demo-env.sh
@@ -121,6 +124,12 @@ drive, the gateway refuses both, the analyst sees the desktop (screenshot), the 
   enclavectl ticket issue --user alice --device kiosk-07 --source 127.0.0.1 --compartment demo-shadow
   enclavectl session list
   enclavectl session end SESSION
+
+Results leaving the enclave (see docs/demo.md): the analyst asks from the session's outbox,
+the engine checks, the steward decides, the organisation downloads once over TLS:
+  scripts/demo-export.sh                   # request, safe version, approval, link, download
+  enclavectl export queue --as demo-steward
+  enclavectl export releases
 
 Ctrl-C stops the services (the audit daemon seals its last entries first).
 MSG

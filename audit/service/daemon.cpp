@@ -190,6 +190,16 @@ struct Daemon::Impl : ipc::Handler {
   std::uint64_t unsent_first = 0;  // unsent_hashes[i] is the leaf hash of entry unsent_first+i
   std::vector<merkle::Hash> unsent_hashes;
   std::uint64_t copied_everywhere = 0;  // every off-box file holds the leaves below this
+  // A forced checkpoint is answered by the sink thread once the job that copies it is done:
+  // an operator seals before a backup or maintenance, and the off-box copy is the point.
+  struct CopyWaiter {
+    std::uint64_t job;  // answered once sink_jobs_done reaches this
+    std::uint64_t size;
+    std::string note;
+    ipc::Responder respond;
+  };
+  std::uint64_t sink_jobs_queued = 0, sink_jobs_done = 0;
+  std::vector<CopyWaiter> copy_waiters;
 
   // Shared between the socket thread and the writer.
   std::mutex mu;
@@ -466,6 +476,9 @@ struct Daemon::Impl : ipc::Handler {
   }
 
   nlohmann::json status() {
+    // Sealed first: the writer raises size_seen before sealed_seen, so sealed <= size here.
+    const std::uint64_t sealed_now = sealed_seen.load();
+    const std::uint64_t size_now = size_seen.load();
     nlohmann::json sinks = nlohmann::json::array();
     std::size_t depth;
     {
@@ -474,8 +487,8 @@ struct Daemon::Impl : ipc::Handler {
       for (const auto& e : sink_errors) sinks.push_back(e);
     }
     return {{"origin", config.origin},
-            {"size", size_seen.load()},
-            {"sealed", sealed_seen.load()},
+            {"size", size_now},
+            {"sealed", sealed_now},
             {"last_checkpoint", last_seal_time_us.load() ? format_time_us(last_seal_time_us) : ""},
             {"queue", depth},
             {"appended", counters.appended.load()},
@@ -579,8 +592,15 @@ struct Daemon::Impl : ipc::Handler {
         reset_wal(idle);
       }
       for (auto& c : work) {
-        c.respond(c.kind == Control::Kind::kCheckpoint ? forced_checkpoint()
-                                                       : archive(c.before_us));
+        if (c.kind == Control::Kind::kCheckpoint) {
+          forced_checkpoint(std::move(c.respond));
+        } else {
+          c.respond(archive(c.before_us));
+        }
+      }
+      if (last && !work.empty()) {
+        std::lock_guard lock(mu);
+        last = queue.empty();  // an archive records itself: commit that before the last seal
       }
       if (sealed < tree.size() && (tree.size() - sealed >= config.checkpoint_every_entries ||
                                    Clock::now() - last_seal >= config.checkpoint_every)) {
@@ -635,6 +655,10 @@ struct Daemon::Impl : ipc::Handler {
       std::lock_guard lock(sink_mu);
       unsent_hashes.insert(unsent_hashes.end(), hashes.begin(), hashes.end());
     }
+    // Published before the acknowledgements: a client that saw its append acknowledged and
+    // then asks audit.status must find the log at least that long.
+    size_seen = tree.size();
+    if (seal) sealed_by(*seal);
     const std::string time_text = format_time_us(time);
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (batch[i].respond) {
@@ -643,8 +667,6 @@ struct Daemon::Impl : ipc::Handler {
             {{"index", first + i}, {"leaf_hash", base64_encode(hashes[i])}, {"time", time_text}}));
       }
     }
-    size_seen = tree.size();
-    if (seal) sealed_by(*seal);
   }
 
   std::string sign(const tiles::TileWriter& at) const {
@@ -661,6 +683,7 @@ struct Daemon::Impl : ipc::Handler {
     counters.checkpoints++;
     std::lock_guard lock(sink_mu);
     sink_jobs.push_back({c.size, c.time_us, c.note});
+    ++sink_jobs_queued;
     sink_wake.notify_one();
   }
 
@@ -714,6 +737,7 @@ struct Daemon::Impl : ipc::Handler {
           errors.push_back(sent.error().describe());
         }
       }
+      std::vector<CopyWaiter> answered;
       {
         std::lock_guard lock(sink_mu);
         unsent_hashes.erase(
@@ -721,17 +745,47 @@ struct Daemon::Impl : ipc::Handler {
             unsent_hashes.begin() + static_cast<std::ptrdiff_t>(everywhere - unsent_first));
         unsent_first = everywhere;
         copied_everywhere = everywhere;
+        ++sink_jobs_done;
+        auto done =
+            std::stable_partition(copy_waiters.begin(), copy_waiters.end(),
+                                  [&](const CopyWaiter& w) { return w.job > sink_jobs_done; });
+        answered.assign(std::make_move_iterator(done), std::make_move_iterator(copy_waiters.end()));
+        copy_waiters.erase(done, copy_waiters.end());
         sink_done.notify_all();
       }
+      for (auto& w : answered) w.respond(copy_result(w, errors));
       std::lock_guard lock(mu);
       sink_errors = std::move(errors);
     }
   }
 
-  ipc::Response forced_checkpoint() {
-    auto text = checkpoint();
-    if (!text) return ipc::Response::failure(0, text.error());
-    return ipc::Response::success(0, {{"size", sealed}, {"note", latest_note()}});
+  // The answer to a forced checkpoint: sealed, and copied off the box or why not.
+  static ipc::Response copy_result(const CopyWaiter& w, const std::vector<std::string>& errors) {
+    if (errors.empty()) return ipc::Response::success(0, {{"size", w.size}, {"note", w.note}});
+    std::string why;
+    for (const auto& e : errors) why += (why.empty() ? "" : "; ") + e;
+    return ipc::Response::failure(
+        0, {Errc::kIo, "sealed " + std::to_string(w.size) +
+                           " entries, but the checkpoint did not reach every off-box sink (" + why +
+                           "); the next checkpoint carries what is missing"});
+  }
+
+  // Seals now; the sink thread answers once the latest seal's copy is done (at once when it
+  // already is), so the writer never waits for an off-box sink.
+  void forced_checkpoint(ipc::Responder respond) {
+    if (auto sealed_now = checkpoint(); !sealed_now) {
+      return respond(ipc::Response::failure(0, sealed_now.error()));
+    }
+    CopyWaiter waiter{0, sealed, latest_note(), std::move(respond)};
+    {
+      std::lock_guard lock(sink_mu);
+      if (sink_jobs_done < sink_jobs_queued) {
+        waiter.job = sink_jobs_queued;
+        copy_waiters.push_back(std::move(waiter));
+        return;
+      }
+    }
+    waiter.respond(ipc::Response::success(0, {{"size", waiter.size}, {"note", waiter.note}}));
   }
 
   std::string latest_note() {

@@ -9,7 +9,7 @@
 //
 // Methods: audit.append {event} -> {index, leaf_hash, time}
 //          audit.status {}      -> sizes, queue, sinks, counters
-//          audit.checkpoint {}  -> {size, note}            (admins)
+//          audit.checkpoint {}  -> {size, note}            (admins; once copied off the box)
 //          audit.archive {before} -> {file, first, end, sha256} (admins)
 #pragma once
 

@@ -212,9 +212,12 @@ Expected<WrappedKey> wrap_locked(const std::filesystem::path& root, std::string_
   }
   auto sealed = crypto::aes256_gcm_seal(kek.bytes, nonce, aad_of(project, *id), data_key);
   if (!sealed) return error_of(sealed);
-  WrappedKey out{*id, {kVersion}};
-  out.wrapped.insert(out.wrapped.end(), nonce.begin(), nonce.end());
-  out.wrapped.insert(out.wrapped.end(), sealed->begin(), sealed->end());
+  // Sized once and filled (GCC 12 at -O2 misreads inserts after a one-byte initialiser).
+  WrappedKey out{*id, Bytes(1 + nonce.size() + sealed->size())};
+  out.wrapped[0] = kVersion;
+  std::copy(nonce.begin(), nonce.end(), out.wrapped.begin() + 1);
+  std::copy(sealed->begin(), sealed->end(),
+            out.wrapped.begin() + 1 + static_cast<std::ptrdiff_t>(nonce.size()));
   return out;
 }
 

@@ -69,8 +69,7 @@ Expected<ExportFile*> analyst_file(ExportRequest& request, std::uint32_t index) 
 }
 
 void touch(ExportRequest& request, std::int64_t now_ms) {
-  request.updated_ms = now_ms;
-  request.state = derive_state(request);
+  settle(request, now_ms);
 }
 
 }  // namespace
@@ -167,6 +166,35 @@ RequestState derive_state(const ExportRequest& request) {
   return approved ? RequestState::kApproved : RequestState::kRejected;
 }
 
+void settle(ExportRequest& request, std::int64_t now_ms) {
+  request.updated_ms = now_ms;
+  const RequestState before = request.state;
+  request.state = derive_state(request);
+  if (request.state == before) return;
+  switch (request.state) {
+    case RequestState::kNeedsAnalyst:
+      request.state_reason =
+          "a file failed the checks: accept its safe version, ask an exception or withdraw it";
+      break;
+    case RequestState::kWaitingReview:
+      request.state_reason = request.stewards_required > 1
+                                 ? "waiting for two stewards to decide on each file"
+                                 : "waiting for a steward to decide on each file";
+      break;
+    case RequestState::kApproved:
+      request.state_reason = "approved: the release is being built";
+      break;
+    case RequestState::kRejected:
+      request.state_reason = "every file was rejected (the decisions say why)";
+      break;
+    case RequestState::kWithdrawn:
+      request.state_reason = "every file withdrawn by the requester";
+      break;
+    default:
+      break;
+  }
+}
+
 Status accept_safe_version(ExportRequest& request, std::uint32_t index, std::int64_t now_ms) {
   auto file = analyst_file(request, index);
   if (!file) return error_of(file);
@@ -226,9 +254,6 @@ Status withdraw(ExportRequest& request, std::optional<std::uint32_t> index, std:
   }
   f.choice = Choice::kWithdrawn;
   touch(request, now_ms);
-  if (request.state == RequestState::kWithdrawn) {
-    request.state_reason = "every file withdrawn by the requester";
-  }
   return {};
 }
 

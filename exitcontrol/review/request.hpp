@@ -110,6 +110,10 @@ std::optional<std::int64_t> parse_request_label(std::string_view text);
 // and kFailed are kept.
 RequestState derive_state(const ExportRequest& request);
 
+// Sets the state the files put the request in (derive_state), and when it changes, the reason
+// people read; and the time of the change.
+void settle(ExportRequest& request, std::int64_t now_ms);
+
 // ---- Actions: each checks the rules, then changes the request (files and state) -----------
 // Errors: kConflict (not now: the request is closed, still checking, the file already decided
 // or already chosen), kPermission (not this person), kInvalidArgument (a missing comment or

@@ -10,6 +10,8 @@
 
 #include "common/bytes.hpp"
 #include "common/clock.hpp"
+#include "common/fd.hpp"
+#include "exitcontrol/service/export_release.hpp"
 
 namespace enclave::exitcontrol {
 namespace {
@@ -163,11 +165,15 @@ json files_by_hash(const ExportRequest& r) {
 
 }  // namespace
 
+struct LinkAuthority;
+
 struct ExportService::Impl {
   ExportPolicy policy;
   ExportServiceDeps deps;
   ExportStore store;  // the writing connection; mu
   Spool spool;
+  std::unique_ptr<ReleaseVault> vault;
+  std::unique_ptr<LinkAuthority> links;
   std::mutex mu;  // store, and every read-modify-write of a request
 
   enum class JobKind { kCheck, kRelease };
@@ -184,6 +190,7 @@ struct ExportService::Impl {
 
   Impl(ExportPolicy p, ExportServiceDeps d, ExportStore s)
       : policy(std::move(p)), deps(std::move(d)), store(std::move(s)), spool(policy.spool) {}
+  ~Impl();
 
   std::int64_t now() { return deps.now_ms ? deps.now_ms() : to_unix_ms(WallTime::clock::now()); }
 
@@ -321,8 +328,7 @@ struct ExportService::Impl {
                         written.error().describe());
         }
       }
-      r->updated_ms = now();
-      r->state = review::derive_state(*r);
+      review::settle(*r, now());
       details["outcome"] = outcome_name(f.outcome);
       details["type"] = f.type;
       details["state"] = review::request_state_name(r->state);
@@ -365,7 +371,7 @@ struct ExportService::Impl {
     auto r = load(id);
     if (!r || r->state != RequestState::kApproved) return;
     if (!verify_files(*r, "enclave-exportd")) return;
-    auto release = deps.release(*r);
+    auto release = vault->build(*r, spool);
     if (!release) {
       r->state_reason = "release failed: " + release.error().message;
       r->updated_ms = now();
@@ -410,6 +416,104 @@ struct ExportService::Impl {
   }
 };
 
+// The one-time links: claimed in one statement (exports.db), the bundle streamed from its
+// sealed file chunk by chunk, every claim, refusal and end audited.
+struct LinkAuthority : download::DownloadAuthority {
+  explicit LinkAuthority(ExportService::Impl& service) : s(service) {}
+  ExportService::Impl& s;
+
+  struct Stream {
+    release::SealedReader reader;
+    ByteSpan pending;
+  };
+
+  Expected<download::DownloadGrant> claim(const std::string& token,
+                                          const std::string& source) override {
+    const std::string hash = sha256_hex(as_bytes(token));
+    LinkRefusal why = LinkRefusal::kUnknown;
+    Expected<LinkRow> link = [&] {
+      std::lock_guard lock(s.mu);
+      return s.store.claim_link(hash, s.now(), source, &why);
+    }();
+    if (!link) {
+      const bool store_failed = link.error().code != Errc::kNotFound &&
+                                link.error().code != Errc::kTimeout &&
+                                link.error().code != Errc::kConflict;
+      audit_download("export.download.refused", "refused", "", source,
+                     {{"reason", store_failed ? link.error().message : link_refusal_name(why)},
+                      {"link", hash.substr(0, 16)}});
+      return error_of(link);
+    }
+    Expected<std::optional<ReleaseRow>> row = [&] {
+      std::lock_guard lock(s.mu);
+      return s.store.release(link->release);
+    }();
+    auto refuse = [&](const Error& e) -> Expected<download::DownloadGrant> {
+      audit_download("export.download.refused", "error", link->release, source,
+                     {{"reason", e.message}, {"link", hash.substr(0, 16)}});
+      return fail(Errc::kPermission, link->release + " cannot be read: " + e.message);
+    };
+    if (!row) return refuse(row.error());
+    if (!*row) return refuse({Errc::kNotFound, "release " + link->release + " is not stored"});
+    auto reader = s.vault->open_sealed(**row);
+    if (!reader) return refuse(reader.error());
+    download::DownloadGrant grant;
+    grant.grant_id = link->release + "/" + hash.substr(0, 16);
+    grant.file_name = (*row)->project + "-" + (*row)->id + ".tar";
+    grant.size = reader->plaintext_size();
+    auto stream = std::make_shared<Stream>(Stream{std::move(reader).value(), {}});
+    grant.read = [stream](std::span<std::uint8_t> out) -> Expected<std::size_t> {
+      if (stream->pending.empty()) {
+        if (stream->reader.done()) return std::size_t{0};
+        auto chunk = stream->reader.next();
+        if (!chunk) return error_of(chunk);
+        stream->pending = *chunk;
+      }
+      const std::size_t n = std::min(out.size(), stream->pending.size());
+      std::copy_n(stream->pending.begin(), n, out.begin());
+      stream->pending = stream->pending.subspan(n);
+      return n;
+    };
+    audit_download("export.download.started", "success", link->release, source,
+                   {{"link", hash.substr(0, 16)},
+                    {"created_by", link->created_by},
+                    {"size", grant.size},
+                    {"bundle_sha256", (*row)->sha256}});
+    return grant;
+  }
+
+  void finished(const std::string& grant_id, bool complete, std::uint64_t bytes,
+                const std::string& reason) override {
+    const std::string release = grant_id.substr(0, grant_id.find('/'));
+    audit_download("export.downloaded", complete ? "success" : "failure", release, "",
+                   {{"link", grant_id.substr(grant_id.find('/') + 1)},
+                    {"complete", complete},
+                    {"bytes", bytes},
+                    {"reason", reason}});
+  }
+
+  void rejected(const std::string& source, const std::string& reason) override {
+    audit_download("export.download.refused", "refused", "", source, {{"reason", reason}});
+  }
+
+  void audit_download(const char* type, const char* outcome, const std::string& release,
+                      const std::string& source, json details) {
+    if (!source.empty()) details["source"] = source;
+    if (!release.empty()) details["release"] = release;
+    json e = {{"type", type},
+              {"outcome", outcome},
+              {"actor_kind", "service"},
+              {"actor", "enclave-exportd"},
+              {"object", release.empty() ? "download" : release},
+              {"details", std::move(details)}};
+    if (!s.deps.audit->append(std::move(e))) {
+      spdlog::error("audit queue full: {} for {} not recorded", type, release);
+    }
+  }
+};
+
+ExportService::Impl::~Impl() = default;
+
 ExportService::ExportService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 ExportService::~ExportService() {
@@ -423,12 +527,21 @@ ExportService::~ExportService() {
 
 Expected<std::unique_ptr<ExportService>> ExportService::open(const ExportPolicy& policy,
                                                              ExportServiceDeps deps) {
-  if (!deps.identify || !deps.registry || !deps.check || !deps.release || !deps.audit) {
+  if (!deps.identify || !deps.registry || !deps.check || !deps.audit) {
     return fail(Errc::kInvalidArgument, "export service: a dependency is missing");
+  }
+  for (const auto& dir : {policy.database.parent_path(), policy.ledger.parent_path()}) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return fail(Errc::kIo, dir.string() + ": " + ec.message());
   }
   auto store = ExportStore::open(policy.database);
   if (!store) return error_of(store);
   auto impl = std::make_unique<Impl>(policy, std::move(deps), std::move(store).value());
+  auto vault = ReleaseVault::open(policy);
+  if (!vault) return error_of(vault);
+  impl->vault = std::move(vault).value();
+  impl->links = std::make_unique<LinkAuthority>(*impl);
   std::error_code ec;
   std::filesystem::create_directories(policy.spool, ec);
   if (ec) return fail(Errc::kIo, policy.spool.string() + ": " + ec.message());
@@ -812,6 +925,296 @@ Expected<json> ExportService::decide(const std::string& user, const json& params
   if (!saved) return refuse(saved.error());
   if (r->state == RequestState::kApproved) s.enqueue(Impl::JobKind::kRelease, r->id);
   return request_json(*r, false);
+}
+
+namespace {
+
+// A steward of the release's project who did not request it, or an operator.
+Status may_release(const UserRights& rights, const std::string& user, bool machine_operator,
+                   const std::string& project, const std::string& requester) {
+  if (machine_operator) return {};
+  if (!rights.exists || rights.disabled) {
+    return fail(Errc::kPermission, user + " is not in the registry");
+  }
+  if (rights.operator_role) return {};
+  if (!rights.steward) return fail(Errc::kPermission, user + " is not a data steward");
+  if (std::find(rights.projects.begin(), rights.projects.end(), project) == rights.projects.end()) {
+    return fail(Errc::kPermission, user + " is not a member of project " + project);
+  }
+  if (!requester.empty() && user == requester) {
+    return fail(Errc::kPermission,
+                user + " requested it: a requester never hands out their own release");
+  }
+  return {};
+}
+
+Status must_operate(const UserRights& rights, const std::string& user, bool machine_operator) {
+  if (machine_operator || (rights.exists && !rights.disabled && rights.operator_role)) return {};
+  return fail(Errc::kPermission, user + " is not an operator");
+}
+
+json release_json(const ReleaseRow& r, const std::vector<LinkRow>& links) {
+  json l = json::array();
+  for (const auto& link : links) {
+    json e = {{"created_by", link.created_by},
+              {"created_at", format_rfc3339(from_unix_ms(link.created_ms))},
+              {"expires_at", format_rfc3339(from_unix_ms(link.expires_ms))}};
+    if (link.used_ms) {
+      e["used_at"] = format_rfc3339(from_unix_ms(link.used_ms));
+      e["used_from"] = link.used_from;
+    }
+    l.push_back(std::move(e));
+  }
+  return {{"release", r.id},
+          {"request", review::request_label(r.request)},
+          {"project", r.project},
+          {"created_at", format_rfc3339(from_unix_ms(r.created_ms))},
+          {"size", r.size},
+          {"sha256", r.sha256},
+          {"manifest_sha256", r.manifest_sha256},
+          {"key_id", r.key_id},
+          {"state", r.state},
+          {"links", std::move(l)}};
+}
+
+}  // namespace
+
+download::DownloadAuthority& ExportService::downloads() {
+  return *impl_->links;
+}
+
+Expected<json> ExportService::link(const std::string& user, bool machine_operator,
+                                   const json& params) {
+  Impl& s = *impl_;
+  auto id = request_param(params);
+  if (!id) return error_of(id);
+  const std::string object = review::request_label(*id);
+  auto refuse = [&](Error e) -> Expected<json> {
+    s.refused(user, "", "link", object, e);
+    return Unexpected<Error>{std::move(e)};
+  };
+  // "ttl_h" for people, "ttl_s" for scripts and tests; at most max_link_ttl_h.
+  std::chrono::seconds ttl = s.policy.link_ttl;
+  for (const auto& [key, unit] : {std::pair<const char*, std::int64_t>{"ttl_h", 3600},
+                                  std::pair<const char*, std::int64_t>{"ttl_s", 1}}) {
+    auto t = params.find(key);
+    if (t == params.end()) continue;
+    if (!t->is_number_unsigned() || t->get<std::uint64_t>() == 0 ||
+        t->get<std::uint64_t>() > static_cast<std::uint64_t>(s.policy.max_link_ttl.count())) {
+      return refuse({Errc::kInvalidArgument,
+                     std::string("\"") + key + "\" must be positive and at most " +
+                         std::to_string(s.policy.max_link_ttl.count() / 3600) + " hours"});
+    }
+    ttl = std::chrono::seconds(t->get<std::int64_t>() * unit);
+    if (ttl > s.policy.max_link_ttl) {
+      return refuse({Errc::kInvalidArgument,
+                     "a link may live at most " +
+                         std::to_string(s.policy.max_link_ttl.count() / 3600) + " hours"});
+    }
+  }
+  auto rights = s.deps.registry->rights(user);
+  if (!rights) return refuse(rights.error());
+  std::lock_guard lock(s.mu);
+  auto r = s.load(*id);
+  if (!r) return refuse(r.error());
+  if (auto ok = may_release(*rights, user, machine_operator, r->project, r->requester); !ok) {
+    return refuse(ok.error());
+  }
+  if (r->state != RequestState::kReleased) {
+    return refuse({Errc::kConflict, object + " is " + review::request_state_name(r->state) +
+                                        ", not released: there is nothing to download"});
+  }
+  auto row = s.store.release(r->release);
+  if (!row) return refuse(row.error());
+  if (!*row || (*row)->state != "sealed") {
+    return refuse({Errc::kConflict, r->release + " is " + (*row ? (*row)->state : "missing") +
+                                        ": it can no longer be downloaded"});
+  }
+  const std::string token = random_hex(32);
+  LinkRow link;
+  link.token_sha256 = sha256_hex(as_bytes(token));
+  link.release = r->release;
+  link.created_by = user;
+  link.created_ms = s.now();
+  link.expires_ms =
+      link.created_ms + std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
+  auto stored = s.store.begin();
+  if (stored) stored = s.store.insert_link(link);
+  if (stored) {
+    stored = s.record(s.event("export.link", "success", user, "", object,
+                              {{"request", object},
+                               {"release", r->release},
+                               {"link", link.token_sha256.substr(0, 16)},
+                               {"expires_at", format_rfc3339(from_unix_ms(link.expires_ms))}}));
+  }
+  if (stored) stored = s.store.commit();
+  if (!stored) {
+    (void)s.store.rollback();  // the error being reported matters more
+    return refuse(stored.error());
+  }
+  return json{{"release", r->release},
+              {"url", s.policy.download.url + "/download/" + token},
+              {"expires_at", format_rfc3339(from_unix_ms(link.expires_ms))}};
+}
+
+Expected<json> ExportService::releases(const std::string& user, bool machine_operator,
+                                       const json& params) {
+  Impl& s = *impl_;
+  auto project = string_param(params, "project", false);
+  if (!project) return error_of(project);
+  auto rights = s.deps.registry->rights(user);
+  if (!rights) return error_of(rights);
+  std::vector<std::string> projects;
+  if (!project->empty()) {
+    if (auto ok = may_release(*rights, user, machine_operator, *project, ""); !ok) {
+      s.refused(user, "", "releases", *project, ok.error());
+      return error_of(ok);
+    }
+    projects.push_back(*project);
+  } else if (machine_operator || rights->operator_role) {
+    projects.push_back("");  // every project
+  } else {
+    projects = rights->projects;
+  }
+  json out = json::array();
+  std::lock_guard lock(s.mu);
+  for (const auto& p : projects) {
+    auto rows = s.store.releases_of_project(p);
+    if (!rows) return error_of(rows);
+    for (const auto& row : *rows) {
+      auto links = s.store.links_of_release(row.id);
+      if (!links) return error_of(links);
+      out.push_back(release_json(row, *links));
+    }
+  }
+  return json{{"releases", std::move(out)}};
+}
+
+Expected<json> ExportService::rotate_key(const std::string& user, bool machine_operator,
+                                         const json& params) {
+  Impl& s = *impl_;
+  auto project = string_param(params, "project");
+  if (!project) return error_of(project);
+  auto refuse = [&](Error e) -> Expected<json> {
+    s.refused(user, "", "key.rotate", *project, e);
+    return Unexpected<Error>{std::move(e)};
+  };
+  auto rights = s.deps.registry->rights(user);
+  if (!rights) return refuse(rights.error());
+  if (auto ok = must_operate(*rights, user, machine_operator); !ok) return refuse(ok.error());
+  std::lock_guard lock(s.mu);
+  auto& keys = s.vault->keys();
+  auto before = keys.key_ids(*project);
+  if (!before) return refuse(before.error());
+  auto current = keys.rotate(*project);
+  if (!current) return refuse(current.error());
+  auto rows = s.store.releases_of_project(*project);
+  if (!rows) return refuse(rows.error());
+  // Every data key under the new key in one transaction; only then are the old keys destroyed.
+  std::size_t rewrapped = 0;
+  auto done = s.store.begin();
+  for (const auto& row : *rows) {
+    if (!done) break;
+    if (row.state == "destroyed") continue;
+    auto wrapped = keys.rewrap(*project, {row.key_id, row.wrapped_key});
+    if (!wrapped) {
+      done = error_of(wrapped);
+      break;
+    }
+    done = s.store.set_release_key(row.id, wrapped->key_id, wrapped->wrapped);
+    ++rewrapped;
+  }
+  if (done) {
+    done = s.record(s.event("export.key.rotated", "success", user, "", *project,
+                            {{"project", *project},
+                             {"key_id", *current},
+                             {"rewrapped", rewrapped},
+                             {"retired", *before}}));
+  }
+  if (done) done = s.store.commit();
+  if (!done) {
+    (void)s.store.rollback();  // the old keys stay: every release still opens
+    return refuse(done.error());
+  }
+  for (const auto& old : *before) {
+    if (auto retired = keys.retire(*project, old); !retired) {
+      spdlog::error("project {}: old key {} not destroyed: {}", *project, old,
+                    retired.error().describe());
+    }
+  }
+  return json{{"project", *project}, {"key_id", *current}, {"rewrapped", rewrapped}};
+}
+
+Expected<json> ExportService::destroy_project(const std::string& user, bool machine_operator,
+                                              const json& params) {
+  Impl& s = *impl_;
+  auto project = string_param(params, "project");
+  if (!project) return error_of(project);
+  auto refuse = [&](Error e) -> Expected<json> {
+    s.refused(user, "", "project.destroy", *project, e);
+    return Unexpected<Error>{std::move(e)};
+  };
+  auto confirm = string_param(params, "confirm", false);
+  if (!confirm || *confirm != *project) {
+    return refuse({Errc::kInvalidArgument,
+                   "destroying a project's releases cannot be undone: confirm with its name"});
+  }
+  auto rights = s.deps.registry->rights(user);
+  if (!rights) return refuse(rights.error());
+  if (auto ok = must_operate(*rights, user, machine_operator); !ok) return refuse(ok.error());
+  std::lock_guard lock(s.mu);
+  auto rows = s.store.releases_of_project(*project);
+  if (!rows) return refuse(rows.error());
+  // Recorded first: the keys are gone the moment they are destroyed.
+  if (auto ok = s.record(s.event("export.project.destroyed", "success", user, "", *project,
+                                 {{"project", *project}, {"releases", rows->size()}}));
+      !ok) {
+    return refuse(ok.error());
+  }
+  auto destroyed = s.vault->keys().destroy(*project);
+  if (!destroyed && destroyed.error().code != Errc::kNotFound) return refuse(destroyed.error());
+  std::size_t n = 0;
+  for (const auto& row : *rows) {
+    std::error_code ec;
+    std::filesystem::remove(s.vault->sealed_path(row), ec);
+    if (row.state != "destroyed") {
+      if (auto marked = s.store.set_release_state(row.id, "destroyed", s.now()); !marked) {
+        spdlog::error("{}: not marked destroyed: {}", row.id, marked.error().describe());
+      }
+      ++n;
+    }
+  }
+  return json{{"project", *project}, {"releases_destroyed", n}};
+}
+
+std::size_t ExportService::apply_retention() {
+  Impl& s = *impl_;
+  const std::int64_t cutoff = s.now() - std::int64_t{s.policy.retention_days} * 24 * 3600 * 1000;
+  std::lock_guard lock(s.mu);
+  auto rows = s.store.releases_older_than(cutoff);
+  if (!rows) {
+    spdlog::error("retention: {}", rows.error().describe());
+    return 0;
+  }
+  std::size_t n = 0;
+  for (const auto& row : *rows) {
+    std::error_code ec;
+    std::filesystem::remove(s.vault->sealed_path(row), ec);
+    if (ec) {
+      spdlog::error("retention: {} not deleted: {}", row.id, ec.message());
+      continue;
+    }
+    auto marked = s.store.set_release_state(row.id, "deleted", s.now());
+    if (!marked) continue;
+    ++n;
+    if (!s.deps.audit->append(s.event("export.retention", "info", "enclave-exportd", "", row.id,
+                                      {{"release", row.id},
+                                       {"project", row.project},
+                                       {"retention_days", s.policy.retention_days}}))) {
+      spdlog::error("audit queue full: export.retention for {} not recorded", row.id);
+    }
+  }
+  return n;
 }
 
 }  // namespace enclave::exitcontrol

@@ -22,6 +22,7 @@
 
 #include "audit/client/appender.hpp"
 #include "common/result.hpp"
+#include "exitcontrol/download/download_server.hpp"
 #include "exitcontrol/review/request.hpp"
 #include "exitcontrol/service/export_policy.hpp"
 #include "exitcontrol/service/export_store.hpp"
@@ -67,14 +68,10 @@ struct FileCheck {
 using CheckFile = std::function<Expected<FileCheck>(
     const std::filesystem::path& file, const std::string& profile, const std::string& project)>;
 
-// Builds, seals and records the release of an approved request; returns the release row.
-using BuildRelease = std::function<Expected<ReleaseRow>(const review::ExportRequest& request)>;
-
 struct ExportServiceDeps {
   IdentifySession identify;
   RegistryView* registry = nullptr;
   CheckFile check;
-  BuildRelease release;
   audit::Appender* audit = nullptr;
   std::function<std::int64_t()> now_ms;  // default: the system clock
 };
@@ -102,11 +99,36 @@ class ExportService {
   // {"request", "file", "decision": approve|reject, "comment"}
   Expected<nlohmann::json> decide(const std::string& user, const nlohmann::json& params);
 
+  // ---- Releases (a steward of the project who is not the requester, or an operator) --------
+  // machine_operator: the caller is root or the daemon's own user, acting for nobody else.
+  // {"request", "ttl_h"} -> {"release", "url", "expires_at"}: a new one-time download link.
+  Expected<nlohmann::json> link(const std::string& user, bool machine_operator,
+                                const nlohmann::json& params);
+  // {"project"} -> {"releases": [...with their links]}
+  Expected<nlohmann::json> releases(const std::string& user, bool machine_operator,
+                                    const nlohmann::json& params);
+  // ---- Keys (operators) ------------------------------------------------------------------
+  // {"project"} -> {"project", "key_id", "rewrapped"}: a new project key; every data key of
+  // the project rewrapped under it in one transaction; the old keys destroyed.
+  Expected<nlohmann::json> rotate_key(const std::string& user, bool machine_operator,
+                                      const nlohmann::json& params);
+  // {"project", "confirm"} -> {"project", "releases_destroyed"}: the project's keys destroyed,
+  // so none of its releases can be read again; the sealed bundles deleted.
+  Expected<nlohmann::json> destroy_project(const std::string& user, bool machine_operator,
+                                           const nlohmann::json& params);
+  // Deletes sealed bundles released more than retention_days ago (manifests, ledger and audit
+  // trail stay). Returns how many.
+  std::size_t apply_retention();
+
+  // The one-time links, for the download server.
+  download::DownloadAuthority& downloads();
+
   // Waits until no check or release is queued or running (tests, shutdown).
   void drain();
 
  private:
   struct Impl;
+  friend struct LinkAuthority;
   explicit ExportService(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -35,7 +35,7 @@ ExportRequest request_of(std::vector<ExportFile> files, int stewards = 1) {
   r.stewards_required = stewards;
   r.files = std::move(files);
   r.state = RequestState::kChecking;
-  r.state = derive_state(r);
+  settle(r, 0);
   return r;
 }
 
@@ -58,8 +58,10 @@ TEST(Review, AFailingFileWaitsForTheAnalystsChoice) {
   auto early = decide(r, 0, kSteve, Verdict::kApprove, "", 1);
   ASSERT_FALSE(early);
   EXPECT_THAT(early.error().message, HasSubstr("not waiting for review"));
+  EXPECT_THAT(r.state_reason, HasSubstr("accept its safe version"));
   ASSERT_TRUE(accept_safe_version(r, 1, 2));
   EXPECT_EQ(r.state, RequestState::kWaitingReview);
+  EXPECT_EQ(r.state_reason, "waiting for a steward to decide on each file");
   EXPECT_EQ(r.files[1].chosen_sha256(), std::string(64, 'f'));
   EXPECT_EQ(r.files[0].chosen_sha256(), r.files[0].sha256);
 }

@@ -103,7 +103,12 @@ class LoginEndToEnd : public ::testing::Test {
     options_.kit = kiosk::DeviceKit::in(dir_ / "kit");
     options_.user = "alice";
     bool admitted = false;
-    for (int i = 0; i < 50 && !admitted; ++i) admitted = admits_kiosks();
+    // The login listener opens once the gateway has fetched the pools: a refused connect comes
+    // back at once, so each try waits a little (10 s in all, for a loaded machine).
+    for (int i = 0; i < 100 && !admitted; ++i) {
+      admitted = admits_kiosks();
+      if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     ASSERT_TRUE(admitted) << "the login API does not take room-a's kiosks\n"
                           << enclave_->gatewayd().stderr_text();
   }
