@@ -600,11 +600,15 @@ Status Listener::start() {
   return {};
 }
 
+// The socket is bound, given its mode and put to listen under a staging name, then renamed
+// into place: the path appears only once connections are accepted, so a client that waits for
+// it never meets a bound socket that refuses (the window between bind() and listen()).
 Status Listener::bind_socket() {
-  if (path_.empty() || path_.size() >= sizeof(sockaddr_un::sun_path)) {
+  static constexpr std::string_view kStagingSuffix = ".new";
+  const std::size_t longest = sizeof(sockaddr_un::sun_path) - 1 - kStagingSuffix.size();
+  if (path_.empty() || path_.size() > longest) {
     return fail(Errc::kInvalidArgument, "socket path \"" + path_ + "\" is empty or longer than " +
-                                            std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
-                                            " bytes");
+                                            std::to_string(longest) + " bytes");
   }
   auto parent = options_.socket_path.parent_path();
   if (parent.empty()) parent = ".";
@@ -612,45 +616,54 @@ Status Listener::bind_socket() {
   if (::stat(parent.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
     return fail(Errc::kNotFound, "the directory for socket " + path_ + " does not exist");
   }
-  if (::lstat(path_.c_str(), &info) == 0) {
-    if (!S_ISSOCK(info.st_mode)) {
-      return fail(Errc::kAlreadyExists, path_ + " exists and is not a socket; not replacing it");
-    }
-    if (socket_is_live(path_)) {
-      return fail(Errc::kAlreadyExists, "another server is listening at " + path_);
-    }
-    if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
+  // A stale socket at `path` (a server that died) is replaced; anything else is refused.
+  auto clear_stale = [](const std::string& path) -> Status {
+    struct stat existing {};
+    if (::lstat(path.c_str(), &existing) == 0) {
+      if (!S_ISSOCK(existing.st_mode)) {
+        return fail(Errc::kAlreadyExists, path + " exists and is not a socket; not replacing it");
+      }
+      if (socket_is_live(path)) {
+        return fail(Errc::kAlreadyExists, "another server is listening at " + path);
+      }
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        int err = errno;
+        return fail(errc_from_errno(err),
+                    "cannot remove stale socket " + path + ": " + std::strerror(err));
+      }
+    } else if (errno != ENOENT) {
       int err = errno;
-      return fail(errc_from_errno(err),
-                  "cannot remove stale socket " + path_ + ": " + std::strerror(err));
+      return fail(errc_from_errno(err), "cannot inspect " + path + ": " + std::strerror(err));
     }
-  } else if (errno != ENOENT) {
-    int err = errno;
-    return fail(errc_from_errno(err), "cannot inspect " + path_ + ": " + std::strerror(err));
-  }
+    return {};
+  };
+  const std::string staging = path_ + std::string(kStagingSuffix);
+  if (auto cleared = clear_stale(path_); !cleared) return cleared;
+  if (auto cleared = clear_stale(staging); !cleared) return cleared;
 
   boost::system::error_code ec;
   auto failed = [&](const char* step) {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    ::unlink(staging.c_str());
     return fail(errc_from_errno(ec.value()),
                 std::string("cannot ") + step + " socket " + path_ + ": " + ec.message());
   };
   acceptor_.open(stream_protocol(), ec);
   if (ec) return failed("open");
   set_cloexec(acceptor_.native_handle());
-  acceptor_.bind(stream_protocol::endpoint(path_), ec);
+  acceptor_.bind(stream_protocol::endpoint(staging), ec);
   if (ec) return failed("bind");
   // Before listen(), so no peer connects while the mode still comes from the umask.
-  if (::chmod(path_.c_str(), static_cast<mode_t>(options_.socket_mode & 07777)) != 0) {
+  if (::chmod(staging.c_str(), static_cast<mode_t>(options_.socket_mode & 07777)) != 0) {
     ec.assign(errno, boost::system::system_category());
-    ::unlink(path_.c_str());
     return failed("set the mode of");
   }
   acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    ::unlink(path_.c_str());
-    return failed("listen on");
+  if (ec) return failed("listen on");
+  if (::rename(staging.c_str(), path_.c_str()) != 0) {
+    ec.assign(errno, boost::system::system_category());
+    return failed("move into place the");
   }
   return {};
 }

@@ -615,8 +615,9 @@ void DownloadConnection::on_deadline(const error_code& ec) {
   if (ec || closed_ || deadline_.expiry() > Clock::now()) return;
   timed_out_ = true;
   error_code ignored;
-  if (phase_ == Phase::kHead) {
-    // The read ends with operation_aborted and the client is told 408.
+  if (phase_ == Phase::kHead || phase_ == Phase::kHandshake) {
+    // The operation ends with operation_aborted: a late head is told 408, a late handshake is
+    // recorded as a TLS failure, and only then is the connection closed.
     socket().cancel(ignored);
   } else {
     socket().close(ignored);

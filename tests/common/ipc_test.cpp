@@ -660,6 +660,45 @@ TEST_F(IpcTest, StaleSocketFileIsReplaced) {
   EXPECT_TRUE(client.call("test.echo", {}).has_value());
 }
 
+TEST_F(IpcTest, StaleStagingSocketIsReplaced) {
+  const fs::path staging = path_.string() + ".new";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, staging.c_str(), sizeof address.sun_path - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ::close(fd);  // a server that died between bind() and moving its socket into place
+
+  start(options());
+  EXPECT_FALSE(fs::exists(staging));
+  Client client = connect();
+  EXPECT_TRUE(client.call("test.echo", {}).has_value());
+}
+
+// A client that waits for the socket file must never find one that refuses: the file appears
+// only once the server listens (the daemons' tests and run.sh rely on this).
+TEST_F(IpcTest, TheSocketPathAppearsOnlyOnceItAccepts) {
+  for (int round = 0; round < 100; ++round) {
+    fs::remove(path_);
+    std::atomic<bool> stop{false};
+    std::optional<Errc> refused;
+    std::thread watcher([&] {
+      while (!stop && !fs::exists(path_)) {
+      }
+      if (stop) return;
+      auto client = Client::connect(path_);
+      if (!client) refused = client.error().code;
+    });
+    Server server(io_, options(), handler_);
+    auto started = server.start();
+    ASSERT_TRUE(started.has_value()) << started.error().describe();
+    stop = true;
+    watcher.join();
+    ASSERT_FALSE(refused.has_value()) << "round " << round << ": the path existed before listen()";
+    server.stop();
+  }
+}
+
 TEST_F(IpcTest, RegularFileAtTheSocketPathIsNotReplaced) {
   std::ofstream(path_) << "precious";
   Server server(io_, options(), handler_);

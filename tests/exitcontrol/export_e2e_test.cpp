@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
 #include "common/bytes.hpp"
@@ -402,6 +404,63 @@ TEST_F(ExportEndToEnd, LinksExpireAndKeysRotateAndDestroy) {
   EXPECT_EQ(curl(unused.value("url", ""), dir_ / "gone.tar").out, "410");
   EXPECT_FALSE(call("export.link", {{"as", "steve"}, {"request", id}}));
   EXPECT_TRUE(services_->wait_event("export.project.destroyed", "p-1"));
+}
+
+// Retention, applied when enclave-exportd starts (and hourly): a sealed bundle released more
+// than retention_days (90) ago is deleted and its links stop working; a younger one stays. The
+// releases' ages are set in exports.db while exportd is stopped, as if the clock had moved on.
+TEST_F(ExportEndToEnd, RetentionDeletesBundlesPastTheirDaysAtStart) {
+  auto s = session("ana", "claims");
+  std::vector<std::string> releases;
+  for (const std::string title : {"Table 1", "Table 2"}) {
+    fs::remove(s.outbox / "outpatients_by_region.csv");
+    fs::remove(s.outbox / "outpatients_by_region.csv.meta.toml");
+    put(s, "outpatients_by_region.csv");
+    auto id =
+        ok("export.submit",
+           {{"token", s.token}, {"files", {"outpatients_by_region.csv"}}, {"justification", title}})
+            .value("request", "");
+    ASSERT_EQ(checked(s, id)["state"], "waiting_review");
+    ok("export.decide", {{"as", "steve"}, {"request", id}, {"file", 0}, {"decision", "approve"}});
+    releases.push_back(state_of(id, "steve", "released").value("release", ""));
+  }
+  ASSERT_EQ(releases.size(), 2u);
+  ASSERT_NE(releases[0], releases[1]);
+  const fs::path bundles = state() / "exitcontrol" / "releases" / "p-1";
+  ASSERT_TRUE(fs::exists(bundles / (releases[0] + ".sealed")));
+  ASSERT_TRUE(fs::exists(bundles / (releases[1] + ".sealed")));
+  auto old_link = ok("export.link", {{"as", "steve"}, {"request", "R-1"}}).value("url", "");
+
+  exportd_->signal(SIGTERM);
+  ASSERT_EQ(exportd_->wait(), 0) << exportd_->stderr_text();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((state() / "exitcontrol" / "exports.db").c_str(), &db), SQLITE_OK);
+  const std::string age =
+      "UPDATE releases SET created_ms = created_ms - 86400000 * CASE id WHEN '" + releases[0] +
+      "' THEN 91 ELSE 89 END";
+  EXPECT_EQ(sqlite3_exec(db, age.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  exportd_ = std::make_unique<testing::Child>(
+      std::vector<std::string>{testing::binary("enclave-exportd").string(), "run"},
+      services_->env(), dir_.path());
+  ASSERT_TRUE(testing::wait_for_path(state() / "run" / "exportd.sock")) << exportd_->stderr_text();
+
+  EXPECT_TRUE(services_->wait_event("export.retention", releases[0]));
+  auto listed = ok("export.releases", {{"as", "steve"}, {"project", "p-1"}})["releases"];
+  ASSERT_EQ(listed.size(), 2u) << listed.dump();
+  std::map<std::string, std::string> states;
+  for (const auto& r : listed) states[r.value("release", "")] = r.value("state", "");
+  EXPECT_EQ(states[releases[0]], "deleted");
+  EXPECT_EQ(states[releases[1]], "sealed");
+  EXPECT_FALSE(fs::exists(bundles / (releases[0] + ".sealed")));
+  EXPECT_TRUE(fs::exists(bundles / (releases[1] + ".sealed")));
+  EXPECT_EQ(curl(old_link, dir_ / "expired-bundle.tar").out, "410");
+  auto relink = call("export.link", {{"as", "steve"}, {"request", "R-1"}});
+  ASSERT_FALSE(relink);
+  EXPECT_THAT(relink.error().message, HasSubstr("deleted"));
+  auto young = ok("export.link", {{"as", "steve"}, {"request", "R-2"}}).value("url", "");
+  EXPECT_EQ(curl(young, dir_ / "young.tar").out, "200");
 }
 
 // The same workflow through the people's tools: enclave-export inside the desktop (its outbox
