@@ -34,6 +34,9 @@ std::optional<Bytes> base64_decode(std::string_view text);
 // Requires at < text.size().
 std::optional<char32_t> utf8_next(std::string_view text, std::size_t& at);
 bool is_valid_utf8(std::string_view text);
+// The longest prefix of `text` of at most max_bytes that ends between code points (of valid
+// UTF-8 text: a cut never splits a character).
+std::string_view utf8_prefix(std::string_view text, std::size_t max_bytes);
 
 // Compares secrets without leaking the position of the first difference. Lengths are public.
 bool constant_time_equal(ByteSpan a, ByteSpan b);

@@ -71,7 +71,8 @@ void print_table(const cli::TextTable& table, const char* none) {
 }
 
 // The cells the engine flagged: the report's "outcome" grid (column -> row -> "ok" or the
-// rules tripped, "threshold; p-ratio; ") without its "ok" cells.
+// rules tripped, "threshold; p-ratio; ") without its "ok" cells, and those the stored report
+// left out (enclave.listing: it keeps at most so many per list).
 std::vector<std::string> flagged_cells(const json& file) {
   std::vector<std::string> cells;
   auto report = file.find("report");
@@ -91,6 +92,9 @@ std::vector<std::string> flagged_cells(const json& file) {
       while (!text.empty() && (text.back() == ' ' || text.back() == ';')) text.pop_back();
       cells.push_back(row + " × " + column + ": " + text);
     }
+  }
+  if (auto listing = report->find("enclave"); listing != report->end() && listing->is_object()) {
+    more += listing->value("listing", json::object()).value("cells_omitted", std::size_t{0});
   }
   if (more > 0) cells.push_back("and " + std::to_string(more) + " more");
   return cells;
@@ -182,7 +186,7 @@ std::string links_text(const json& release) {
 
 void add_queue(CLI::App& group, Context& ctx) {
   struct Args {
-    std::string as, project, compartment, state;
+    std::string as, project, compartment, state, after;
     int limit = 0;
   };
   auto a = std::make_shared<Args>();
@@ -192,13 +196,16 @@ void add_queue(CLI::App& group, Context& ctx) {
   queue->add_option("--project", a->project, "only this project");
   queue->add_option("--compartment", a->compartment, "only this compartment");
   queue->add_option("--state", a->state, "requests in this state, or all (default waiting_review)");
-  queue->add_option("--limit", a->limit, "at most this many")->check(CLI::PositiveNumber);
+  queue->add_option("--limit", a->limit, "at most this many (default 500, at most 1000)")
+      ->check(CLI::Range(1, 1000));
+  queue->add_option("--after", a->after, "the next page: requests after this one (like R-12)");
   queue->callback([&ctx, a] {
     json params = acting(json::object(), a->as);
     if (!a->project.empty()) params["project"] = a->project;
     if (!a->compartment.empty()) params["compartment"] = a->compartment;
     if (!a->state.empty()) params["state"] = a->state;
     if (a->limit > 0) params["limit"] = a->limit;
+    if (!a->after.empty()) params["after"] = a->after;
     ctx.exit_code = call_exportd(ctx, "export.queue", params, [](const json& r) {
       cli::TextTable table({"REQUEST", "PROJECT", "REQUESTER", "STATE", "FILES", "WAITING",
                             "STEWARDS", "AGE", "JUSTIFICATION"});
@@ -209,6 +216,13 @@ void add_queue(CLI::App& group, Context& ctx) {
                    view::cut(field(q, "justification"), 40)});
       }
       print_table(table, "no requests waiting");
+      // A page of a longer queue: how many in all, and how to see the next page.
+      const std::size_t shown = r.value("requests", json::array()).size();
+      const std::size_t total = r.value("total", shown);
+      if (r.contains("next")) {
+        std::cout << shown << " of " << total << " requests; the next page: --after "
+                  << field(r, "next") << "\n";
+      }
     });
   });
 }

@@ -11,12 +11,15 @@
 #   ./scripts/bench.sh login [ROUNDS]
 #                                   the login path only: 50 kiosks at once, ROUNDS rounds
 #                                   (default 10), then refusals at accept (about 2 minutes)
+#   ./scripts/bench.sh export       the export service only: a 10,000-request queue against
+#                                   sqlite3, 100 MB submissions against cp + sha256sum (about
+#                                   2 minutes)
 # BENCH_BUILD_DIR names another build directory (default build/bench).
 set -euo pipefail
 what=${1:-all}
 case $what in
-  all | audit | exitcontrol | relay | relay-throughput | login) ;;
-  *) echo "usage: $0 [all|audit|exitcontrol|relay|relay-throughput [ROUNDS]|login [ROUNDS]]" >&2; exit 2 ;;
+  all | audit | exitcontrol | relay | relay-throughput | login | export) ;;
+  *) echo "usage: $0 [all|audit|exitcontrol|relay|relay-throughput [ROUNDS]|login [ROUNDS]|export]" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
@@ -344,6 +347,129 @@ TOML
 )
 if [[ $what == all || $what == login ]]; then
   login_bench "$@"
+fi
+
+# ---- The export service: enclave-auditd, enclave-sessiond and enclave-exportd on CPU 0, the load
+# tool on CPU 1. exports.db is seeded with 10,000 requests waiting for review (export_load seed:
+# the product's own store and engine step) before exportd starts; export.queue is timed against
+# the same query in the sqlite3 command-line tool (on CPU 0, as exportd), the whole queue page
+# after page and its first page alone. Then a session on a
+# local shadow desktop submits a 100 MB text file and a 100 MB table from its outbox, timed
+# until waiting_review, against the engine alone (engine_check, as exportd runs it) and against
+# cp + sha256sum (all on CPU 0). About 2 minutes. Figures: docs/benchmarks.md, "Exports".
+export_bench() (
+  service_cpu=0 load_cpu=1 requests=10000 projects=10
+  work=$(mktemp -d)
+  pids=()
+  trap stop_all EXIT
+  load=(taskset -c "$load_cpu" "$bin/export_load")
+  mkdir -p "$work/policies" "$work/state" "$work/results" "$work/files" "$work/peer"
+  export ENCLAVE_POLICIES=$work/policies ENCLAVE_STATE_DIR=$work/state
+  state=$work/state
+  run=$state/run
+  results=$work/results
+  db=$state/exitcontrol/exports.db
+
+  cp policies/audit.toml "$work/policies/"
+  cp -r policies/exitcontrol "$work/policies/"
+  read -r download_port < <("$bin/relay_load" free-ports 1)
+  sed "s|^listen = .*|listen = \"127.0.0.1:$download_port\"|" policies/exports.toml \
+    >"$work/policies/exports.toml"
+  # The shipped [sessiond] section (the ticket is never redeemed: it must last the run), and
+  # one tier on a local shadow desktop, checked with the default profile by one steward.
+  sed -e '/^# ---- tiers/,$d' -e 's|^ticket_ttl_s = .*|ticket_ttl_s = 600|' \
+    policies/sessions.toml >"$work/policies/sessions.toml"
+  cat >>"$work/policies/sessions.toml" <<TOML
+[tiers.bench]
+description = "export benchmark"
+idle_timeout_s = 3600
+max_session_s = 28800
+grace_s = 0
+max_sessions_per_user = 1
+export_profile = "acro-default"
+export_stewards = 1
+
+[compartments.bench]
+description = "the export benchmark's session"
+tier = "bench"
+local = { kind = "shadow", max_desktops = 1 }
+TOML
+
+  "$bin/enclave-auditd" keygen >/dev/null
+  taskset -c $service_cpu "$bin/enclave-auditd" run --log-level warn 2>"$work/auditd.log" &
+  pids+=($!)
+  started "$run/auditd.sock"
+  taskset -c $service_cpu "$bin/enclave-sessiond" run --log-level warn 2>"$work/sessiond.log" &
+  pids+=($!)
+  started "$run/sessiond.sock"
+
+  # The registry: a steward in ten projects that grant the bench compartment, an analyst in
+  # the first.
+  echo "== Exports: setting up the registry and seeding exports.db ($requests requests)"
+  ctl() { "$bin/enclavectl" "$@" >/dev/null || { echo "enclavectl $* failed" >&2; exit 1; }; }
+  ctl user add bench-steward --name "Bench steward" --role steward
+  ctl user add bench-analyst --name "Bench analyst" --role analyst
+  project_list=()
+  for i in $(seq -f %02g 0 $((projects - 1))); do
+    ctl project add "p-$i" --title "Export benchmark $i" --from "$(date -u -d yesterday +%F)" \
+      --until 2099-01-01
+    ctl project member add "p-$i" bench-steward
+    ctl project grant "p-$i" bench
+    project_list+=("p-$i")
+  done
+  ctl project member add p-00 bench-analyst
+  "$bin/export_load" seed --db "$db" --policies "$work/policies" --examples docs/examples/exitcontrol \
+    --requests $requests --projects $projects | tee "$results/seed.json"
+
+  taskset -c $service_cpu "$bin/enclave-exportd" run --log-level warn 2>"$work/exportd.log" &
+  exportd_pid=$!
+  pids+=("$exportd_pid")
+  started "$run/exportd.sock"
+
+  echo "== Exports: services on CPU $service_cpu, load on CPU $load_cpu (load average" \
+    "$(cut -d' ' -f1-3 /proc/loadavg))"
+  queue=("${load[@]}" queue --socket "$run/exportd.sock" --as bench-steward --db "$db"
+    --steward-projects "$(IFS=,; echo "${project_list[*]}")" --peer-cpu $service_cpu
+    --exportd-pid "$exportd_pid" --calls 50)
+  echo "-- export.queue: all $requests requests in $projects projects, page after page (1,000 a page), 50 calls, interleaved with sqlite3"
+  "${queue[@]}" | tee "$results/queue.json"
+  echo "-- the same, the first page as enclavectl asks for it (500)"
+  "${queue[@]}" --limit 500 | tee "$results/queue_page.json"
+  echo "-- the same, one project of $projects"
+  "${queue[@]}" --project p-03 | tee "$results/queue_project.json"
+  echo "-- enclavectl export queue --as bench-steward --project p-03 --limit 1000 --json, 20 runs"
+  "${load[@]}" run --times 20 --expect $((requests / projects)) -- "$bin/enclavectl" export \
+    queue --as bench-steward --project p-03 --limit 1000 --json | tee "$results/queue_cli.json"
+
+  echo "-- a session on a local shadow desktop; 100 MB files in its outbox"
+  session=$("$bin/enclavectl" ticket issue --user bench-analyst --device bench-kiosk \
+    --source 127.0.0.1 --compartment bench --json | sed -n 's/.*"session_id": *"\([^"]*\)".*/\1/p')
+  [[ -n $session ]] || { echo "no session was issued" >&2; exit 1; }
+  outbox=$state/exitcontrol/outbox/$session
+  "$bin/export_load" make-files --dir "$work/files" --bytes 100000000 | tee "$results/files.json"
+  cp "$work/files"/* "$outbox/"
+  sync  # the files' writeback is not charged to the first round
+  submit=("${load[@]}" submit --socket "$run/exportd.sock" --outbox "$outbox"
+    --policies "$work/policies" --ledger "$state/exitcontrol/ledger.db" --project p-00 \
+    --profile acro-default --rounds 3
+    --scratch "$work/peer" --peer-cpu $service_cpu --exportd-pid "$exportd_pid")
+  echo "-- submit the 100 MB text file, 3 rounds (peers, engine, service in each)"
+  "${submit[@]}" --file bench-notes.txt | tee "$results/submit_text.json"
+  echo "-- submit the 100 MB table with its sidecar, 3 rounds"
+  "${submit[@]}" --file bench-outpatients.csv | tee "$results/submit_table.json"
+
+  echo "-- summary (load average now $(cut -d' ' -f1-3 /proc/loadavg))"
+  "$bin/export_load" summary --dir "$results"
+  for p in "${pids[@]}"; do kill -0 "$p" || { echo "service process $p died" >&2; exit 1; }; done
+  for log in exportd sessiond auditd; do
+    if [[ -s $work/$log.log ]]; then
+      echo "enclave-$log warnings (count, message):"
+      sed 's/^[^ ]* [^ ]* //' "$work/$log.log" | sort | uniq -c | sort -rn | head -5
+    fi
+  done
+)
+if [[ $what == all || $what == export ]]; then
+  export_bench "$@"
 fi
 [[ $what != all && $what != audit ]] && exit 0
 

@@ -193,6 +193,11 @@ void print_requests(const json& answer) {
   } else {
     table.print(std::cout);
   }
+  if (answer.contains("next")) {
+    std::cout << table.size() << " of " << answer.value("total", table.size())
+              << " requests; the next page: enclave-export status --after " << field(answer, "next")
+              << "\n";
+  }
 }
 
 void print_answer(const Options& options, const json& answer,
@@ -295,10 +300,12 @@ void add_request(CLI::App& app, Options& options) {
 
 void add_status(CLI::App& app, Options& options) {
   auto id = std::make_shared<std::string>();
+  auto after = std::make_shared<std::string>();
   auto* status = app.add_subcommand(
       "status", "your export requests, or one in detail with what you can do next");
   status->add_option("request", *id, "a request, like R-12");
-  status->callback([&options, id] {
+  status->add_option("--after", *after, "the next page of your requests: those after this one");
+  status->callback([&options, id, after] {
     auto session = open_session(options);
     if (!session) {
       cli::exit_code() = cli::report_error(session.error());
@@ -306,6 +313,7 @@ void add_status(CLI::App& app, Options& options) {
     }
     json params = {{"token", session->token}};
     if (!id->empty()) params["request"] = *id;
+    if (!after->empty()) params["after"] = *after;
     auto answer = session->exportd.call("export.status", std::move(params));
     if (!answer) {
       cli::exit_code() = exit_for(answer.error());

@@ -145,7 +145,23 @@ std::map<std::string, std::size_t> acro_counts(const FileReport& file) {
   return counts;
 }
 
-nlohmann::json sdc_json(const FileReport& file) {
+// What a report under ReportLimits leaves out of one file's listings.
+struct Omitted {
+  const ReportLimits& limits;
+  std::size_t ok_cells = 0;
+  std::size_t cells = 0;
+
+  // Appends `entry` to `list` unless the list is full (then counts it).
+  void add(nlohmann::json& list, nlohmann::json entry) {
+    if (list.size() < limits.max_cells) {
+      list.push_back(std::move(entry));
+    } else {
+      ++cells;
+    }
+  }
+};
+
+nlohmann::json sdc_json(const FileReport& file, Omitted& omitted) {
   if (!is_table_like(file)) return nlohmann::json::object();
   nlohmann::json summary = nlohmann::json::object();
   summary["suppressed"] = file.suppressed;
@@ -153,13 +169,13 @@ nlohmann::json sdc_json(const FileReport& file) {
   nlohmann::json cells = nlohmann::json::object();
   for (const char* rule : kAcroRules) cells[rule] = nlohmann::json::array();
   for (const auto& f : file.findings) {
-    cells[acro_rule_name(f.rule)].push_back({file.grid.row[f.cell], file.grid.column[f.cell]});
+    omitted.add(cells[acro_rule_name(f.rule)], {file.grid.row[f.cell], file.grid.column[f.cell]});
   }
   return {{"summary", std::move(summary)}, {"cells", std::move(cells)}};
 }
 
 // ACRO's "outcome": per cell "ok" or the rules it trips, "threshold; p-ratio; ".
-nlohmann::json outcome_json(const FileReport& file) {
+nlohmann::json outcome_json(const FileReport& file, Omitted& omitted) {
   nlohmann::json out = nlohmann::json::object();
   if (file.type != OutputType::kTable) return out;
   std::vector<std::string> trips(file.grid.row.size());
@@ -169,7 +185,17 @@ nlohmann::json outcome_json(const FileReport& file) {
     // A cell tripping ours and ACRO's name for the same thing (zeros, threshold) lists it once.
     if (text.find(name + "; ") == std::string::npos) text += name + "; ";
   }
+  std::size_t listed = 0;
   for (std::size_t cell = 0; cell < trips.size(); ++cell) {
+    if (trips[cell].empty() && !omitted.limits.ok_cells) {
+      ++omitted.ok_cells;
+      continue;
+    }
+    if (listed == omitted.limits.max_cells) {
+      ++omitted.cells;
+      continue;
+    }
+    ++listed;
     const std::string& column = file.grid.column_labels[file.grid.column[cell]];
     const std::string& row = file.grid.row_labels[file.grid.row[cell]];
     out[column][row] = trips[cell].empty() ? std::string("ok") : std::move(trips[cell]);
@@ -183,15 +209,15 @@ nlohmann::json digests_json(const std::vector<FileDigest>& digests) {
   return out;
 }
 
-nlohmann::json enclave_json(const FileReport& file) {
+nlohmann::json enclave_json(const FileReport& file, Omitted& omitted) {
   nlohmann::json cells = nlohmann::json::array();
   for (const auto& f : file.findings) {
-    cells.push_back({{"cell", f.cell},
-                     {"label", file.grid.label(f.cell)},
-                     {"position", {file.grid.row[f.cell], file.grid.column[f.cell]}},
-                     {"outcome", outcome_name(f.outcome)},
-                     {"rule", f.rule},
-                     {"reason", f.reason}});
+    omitted.add(cells, {{"cell", f.cell},
+                        {"label", file.grid.label(f.cell)},
+                        {"position", {file.grid.row[f.cell], file.grid.column[f.cell]}},
+                        {"outcome", outcome_name(f.outcome)},
+                        {"rule", f.rule},
+                        {"reason", f.reason}});
   }
   nlohmann::json table_findings = nlohmann::json::array();
   for (const auto& f : file.table_findings) {
@@ -200,17 +226,17 @@ nlohmann::json enclave_json(const FileReport& file) {
   }
   nlohmann::json secondary = nlohmann::json::array();
   for (auto cell : file.secondary) {
-    secondary.push_back({{"cell", cell}, {"label", file.grid.label(cell)}});
+    omitted.add(secondary, {{"cell", cell}, {"label", file.grid.label(cell)}});
   }
   nlohmann::json intervals = nlohmann::json::array();
   for (const auto& i : file.intervals) {
-    intervals.push_back({{"cell", i.cell},
-                         {"label", file.grid.label(i.cell)},
-                         {"lo", i.lo},
-                         {"hi", i.hi},
-                         {"required_lo", i.required_lo},
-                         {"required_hi", i.required_hi},
-                         {"protected", i.is_protected}});
+    omitted.add(intervals, {{"cell", i.cell},
+                            {"label", file.grid.label(i.cell)},
+                            {"lo", i.lo},
+                            {"hi", i.hi},
+                            {"required_lo", i.required_lo},
+                            {"required_hi", i.required_hi},
+                            {"protected", i.is_protected}});
   }
   nlohmann::json counts = nlohmann::json::object();
   for (const auto& [rule, n] : file.counts_per_rule()) counts[rule] = n;
@@ -265,14 +291,16 @@ std::string acro_summary(const FileReport& file) {
   return text.empty() ? status : status + "; " + text;
 }
 
-nlohmann::json results_json(const std::vector<FileReport>& files, const RunInfo& run) {
+nlohmann::json results_json(const std::vector<FileReport>& files, const RunInfo& run,
+                            const ReportLimits& limits) {
   nlohmann::json results = nlohmann::json::object();
   Outcome overall = Outcome::kPass;
   for (std::size_t i = 0; i < files.size(); ++i) {
     const FileReport& file = files[i];
     overall = worse(overall, file.outcome);
     std::string uid = "output_" + std::to_string(i);
-    nlohmann::json sdc = sdc_json(file);
+    Omitted omitted{limits};
+    nlohmann::json sdc = sdc_json(file, omitted);
     nlohmann::json listed = nlohmann::json::array();
     listed.push_back({{"name", file.name}, {"sdc", sdc}});
     for (const auto& out : file.outputs) listed.push_back({{"name", out.name}, {"sdc", sdc}});
@@ -283,13 +311,18 @@ nlohmann::json results_json(const std::vector<FileReport>& files, const RunInfo&
                     {"type", acro_type_name(file.type)},
                     {"properties", std::move(properties)},
                     {"files", std::move(listed)},
-                    {"outcome", outcome_json(file)},
+                    {"outcome", outcome_json(file, omitted)},
                     {"command", file.command},
                     {"summary", acro_summary(file)},
                     {"timestamp", file.timestamp.empty() ? run.timestamp : file.timestamp},
                     {"comments", file.comments},
                     {"exception", file.exception},
-                    {"enclave", enclave_json(file)}};
+                    {"enclave", enclave_json(file, omitted)}};
+    if (omitted.ok_cells > 0 || omitted.cells > 0) {
+      results[uid]["enclave"]["listing"] = {{"ok_cells_omitted", omitted.ok_cells},
+                                            {"cells_omitted", omitted.cells},
+                                            {"max_cells", limits.max_cells}};
+    }
   }
   return {{"version", run.version},
           {"results", std::move(results)},

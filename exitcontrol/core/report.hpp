@@ -20,6 +20,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -115,7 +116,18 @@ const char* acro_rule_name(const std::string& rule);
 // ACRO's per-output "summary": "fail; threshold: 3 cells may need suppressing; ".
 std::string acro_summary(const FileReport& file);
 
-nlohmann::json results_json(const std::vector<FileReport>& files, const RunInfo& run);
+// How much of a table results.json lists cell by cell. enclave-exitcheck writes everything (the
+// ACRO-compatible file); enclave-exportd keeps a bounded report per file, stored with the
+// request and signed into the release manifest, so that a 100 MB table's review and release do
+// not carry a line for each of its millions of cells. Counts are always complete; what a listing
+// leaves out is counted in the file's enclave.listing.
+struct ReportLimits {
+  bool ok_cells = true;  // "outcome" names passing cells too ("ok")
+  std::size_t max_cells = std::numeric_limits<std::size_t>::max();  // per cell list
+};
+
+nlohmann::json results_json(const std::vector<FileReport>& files, const RunInfo& run,
+                            const ReportLimits& limits = {});
 
 // A few lines per file for people: outcome, counts per rule, the first max_cells failing or
 // review cells with their labels, table findings, the audit and the SHA-256 of every file.

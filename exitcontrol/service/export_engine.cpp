@@ -12,10 +12,16 @@ namespace {
 
 constexpr const char* kEngineVersion = "enclave-exportd 0.1.0";
 
-// results.json's entry for one file, as enclave-exitcheck writes it.
+// At most this many cells per list in a stored report: a steward reads the first ones, and the
+// counts per rule are complete.
+constexpr std::size_t kReportCells = 1000;
+
+// results.json's entry for one file, as enclave-exitcheck writes it, without the passing cells
+// and with at most kReportCells in each list (ReportLimits).
 std::string report_entry(const FileReport& report, const Profile& profile) {
   RunInfo run{kEngineVersion, profile.name, profile.source, utc_now_rfc3339()};
-  auto json = results_json({report}, run);
+  auto json =
+      results_json({report}, run, ReportLimits{.ok_cells = false, .max_cells = kReportCells});
   return json["results"]["output_0"].dump();
 }
 

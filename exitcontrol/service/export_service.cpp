@@ -23,6 +23,12 @@ using review::ExportRequest;
 using review::RequestState;
 
 constexpr std::size_t kMaxJustification = 4000;
+// Listings come in pages (the whole answer must fit in one IPC frame): this many requests unless
+// the caller asks for fewer or more, at most kMaxPage, each justification cut to
+// kListedJustification bytes (export.show has it whole).
+constexpr std::size_t kDefaultPage = 500;
+constexpr std::size_t kMaxPage = 1000;
+constexpr std::size_t kListedJustification = 200;
 constexpr std::size_t kMaxComment = 4000;
 constexpr std::size_t kPreviewBytes = 64 * 1024;
 
@@ -137,6 +143,31 @@ json request_json(const ExportRequest& r, bool with_reports) {
   return j;
 }
 
+std::string listed_justification(const std::string& text) {
+  if (text.size() <= kListedJustification) return text;
+  return std::string(utf8_prefix(text, kListedJustification - 3)) + "…";
+}
+
+// A listing's "limit" and "after" (the last request of the previous page) into the filter.
+Status page_params(const json& params, QueueFilter& filter) {
+  filter.limit = kDefaultPage;
+  if (auto limit = params.find("limit"); limit != params.end()) {
+    if (!limit->is_number_unsigned() || limit->get<std::size_t>() == 0 ||
+        limit->get<std::size_t>() > kMaxPage) {
+      return fail(Errc::kInvalidArgument,
+                  "\"limit\" must be a number from 1 to " + std::to_string(kMaxPage));
+    }
+    filter.limit = limit->get<std::size_t>();
+  }
+  if (auto after = params.find("after"); after != params.end()) {
+    auto id =
+        after->is_string() ? review::parse_request_label(after->get<std::string>()) : std::nullopt;
+    if (!id) return fail(Errc::kInvalidArgument, "\"after\" must be a request, like R-12");
+    filter.after = *id;
+  }
+  return {};
+}
+
 json summary_json(const RequestSummary& s) {
   return {{"request", review::request_label(s.id)},
           {"project", s.project},
@@ -150,7 +181,7 @@ json summary_json(const RequestSummary& s) {
           {"waiting_files", s.waiting_files},
           {"created_at", format_rfc3339(from_unix_ms(s.created_ms))},
           {"updated_at", format_rfc3339(from_unix_ms(s.updated_ms))},
-          {"justification", s.justification}};
+          {"justification", listed_justification(s.justification)}};
 }
 
 json files_by_hash(const ExportRequest& r) {
@@ -218,6 +249,41 @@ struct ExportService::Impl {
     if (!deps.audit->append(std::move(e))) {
       spdlog::error("audit queue full: export.refused for {} not recorded", object);
     }
+  }
+
+  // Records the refusal, then hands back the error for the method to return.
+  Unexpected<Error> refuse(const std::string& actor, const std::string& session,
+                           const std::string& action, const std::string& object, Error error) {
+    refused(actor, session, action, object, error);
+    return Unexpected<Error>{std::move(error)};
+  }
+
+  // The session the params' export token proves; a token that proves none is refused.
+  Expected<SessionIdentity> session_of(const json& params, const std::string& action) {
+    auto token = string_param(params, "token");
+    if (!token) return error_of(token);
+    auto who = deps.identify(*token);
+    if (!who) return refuse("", "", action, "", who.error());
+    return who;
+  }
+
+  // One page of what the filter selects: {"requests", "total", "next"}; "next" (the value of
+  // "after" for the next page) only when there is more.
+  Expected<json> page(QueueFilter filter) {
+    const std::size_t wanted = filter.limit;
+    filter.limit = wanted + 1;
+    std::lock_guard lock(mu);
+    auto rows = store.list(filter);
+    if (!rows) return error_of(rows);
+    auto total = store.count(filter);
+    if (!total) return error_of(total);
+    json listed = json::array();
+    for (std::size_t i = 0; i < rows->size() && i < wanted; ++i) {
+      listed.push_back(summary_json((*rows)[i]));
+    }
+    json answer = {{"requests", std::move(listed)}, {"total", *total}};
+    if (rows->size() > wanted) answer["next"] = review::request_label((*rows)[wanted - 1].id);
+    return answer;
   }
 
   void enqueue(JobKind kind, std::int64_t request) {
@@ -570,16 +636,10 @@ void ExportService::drain() {
 
 Expected<json> ExportService::submit(const json& params) {
   Impl& s = *impl_;
-  auto token = string_param(params, "token");
-  if (!token) return error_of(token);
-  auto who = s.deps.identify(*token);
-  if (!who) {
-    s.refused("", "", "submit", "", who.error());
-    return error_of(who);
-  }
-  auto refuse = [&](Error e) -> Expected<json> {
-    s.refused(who->user, who->session_id, "submit", "", e);
-    return Unexpected<Error>{std::move(e)};
+  auto who = s.session_of(params, "submit");
+  if (!who) return error_of(who);
+  auto refuse = [&](Error e) {
+    return s.refuse(who->user, who->session_id, "submit", "", std::move(e));
   };
   if (who->state == "ended") {
     return refuse({Errc::kPermission, "session " + who->session_id +
@@ -685,22 +745,13 @@ Expected<json> ExportService::submit(const json& params) {
 
 Expected<json> ExportService::status(const json& params) {
   Impl& s = *impl_;
-  auto token = string_param(params, "token");
-  if (!token) return error_of(token);
-  auto who = s.deps.identify(*token);
-  if (!who) {
-    s.refused("", "", "status", "", who.error());
-    return error_of(who);
-  }
+  auto who = s.session_of(params, "status");
+  if (!who) return error_of(who);
   if (!params.contains("request")) {
     QueueFilter mine;
     mine.requester = who->user;
-    std::lock_guard lock(s.mu);
-    auto rows = s.store.list(mine);
-    if (!rows) return error_of(rows);
-    json out = json::array();
-    for (const auto& row : *rows) out.push_back(summary_json(row));
-    return json{{"requests", std::move(out)}};
+    if (auto ok = page_params(params, mine); !ok) return error_of(ok);
+    return s.page(std::move(mine));
   }
   auto id = request_param(params);
   if (!id) return error_of(id);
@@ -718,21 +769,15 @@ Expected<json> ExportService::status(const json& params) {
 
 Expected<json> ExportService::choose(const json& params) {
   Impl& s = *impl_;
-  auto token = string_param(params, "token");
-  if (!token) return error_of(token);
-  auto who = s.deps.identify(*token);
-  if (!who) {
-    s.refused("", "", "choose", "", who.error());
-    return error_of(who);
-  }
+  auto who = s.session_of(params, "choose");
+  if (!who) return error_of(who);
   auto id = request_param(params);
   auto file = file_param(params);
   auto action = string_param(params, "action");
   auto reason = string_param(params, "reason", false);
   std::string object = id ? review::request_label(*id) : "";
-  auto refuse = [&](Error e) -> Expected<json> {
-    s.refused(who->user, who->session_id, action ? *action : "choose", object, e);
-    return Unexpected<Error>{std::move(e)};
+  auto refuse = [&](Error e) {
+    return s.refuse(who->user, who->session_id, action ? *action : "choose", object, std::move(e));
   };
   if (!id) return refuse(id.error());
   if (!file) return refuse(file.error());
@@ -782,10 +827,7 @@ Expected<json> ExportService::queue(const std::string& user, const json& params)
   Impl& s = *impl_;
   auto rights = s.deps.registry->rights(user);
   if (!rights) return error_of(rights);
-  auto refuse = [&](Error e) -> Expected<json> {
-    s.refused(user, "", "queue", "", e);
-    return Unexpected<Error>{std::move(e)};
-  };
+  auto refuse = [&](Error e) { return s.refuse(user, "", "queue", "", std::move(e)); };
   if (!rights->exists || rights->disabled || !rights->steward) {
     return refuse({Errc::kPermission, user + " is not a data steward"});
   }
@@ -804,7 +846,7 @@ Expected<json> ExportService::queue(const std::string& user, const json& params)
     if (!project->empty()) {
       return refuse({Errc::kPermission, user + " is not a member of project " + *project});
     }
-    return json{{"requests", json::array()}};
+    return json{{"requests", json::array()}, {"total", 0}};
   }
   filter.compartment = *compartment;
   if (state->empty()) {
@@ -814,20 +856,8 @@ Expected<json> ExportService::queue(const std::string& user, const json& params)
     if (!st) return refuse({Errc::kInvalidArgument, "unknown state \"" + *state + "\""});
     filter.states = {*st};
   }
-  if (auto limit = params.find("limit"); limit != params.end()) {
-    if (!limit->is_number_unsigned()) {
-      return refuse({Errc::kInvalidArgument, "\"limit\" must be a positive number"});
-    }
-    filter.limit = limit->get<std::size_t>();
-  }
-  Expected<std::vector<RequestSummary>> rows = [&] {
-    std::lock_guard lock(s.mu);
-    return s.store.list(filter);
-  }();
-  if (!rows) return error_of(rows);
-  json out = json::array();
-  for (const auto& row : *rows) out.push_back(summary_json(row));
-  return json{{"requests", std::move(out)}};
+  if (auto ok = page_params(params, filter); !ok) return refuse(ok.error());
+  return s.page(std::move(filter));
 }
 
 Expected<json> ExportService::show(const std::string& user, const json& params) {
@@ -835,10 +865,7 @@ Expected<json> ExportService::show(const std::string& user, const json& params) 
   auto id = request_param(params);
   if (!id) return error_of(id);
   const std::string object = review::request_label(*id);
-  auto refuse = [&](Error e) -> Expected<json> {
-    s.refused(user, "", "show", object, e);
-    return Unexpected<Error>{std::move(e)};
-  };
+  auto refuse = [&](Error e) { return s.refuse(user, "", "show", object, std::move(e)); };
   auto rights = s.deps.registry->rights(user);
   if (!rights) return error_of(rights);
   std::lock_guard lock(s.mu);
@@ -877,10 +904,7 @@ Expected<json> ExportService::decide(const std::string& user, const json& params
   auto id = request_param(params);
   if (!id) return error_of(id);
   const std::string object = review::request_label(*id);
-  auto refuse = [&](Error e) -> Expected<json> {
-    s.refused(user, "", "decide", object, e);
-    return Unexpected<Error>{std::move(e)};
-  };
+  auto refuse = [&](Error e) { return s.refuse(user, "", "decide", object, std::move(e)); };
   auto file = file_param(params);
   auto decision = string_param(params, "decision");
   auto comment = string_param(params, "comment", false);
@@ -989,10 +1013,7 @@ Expected<json> ExportService::link(const std::string& user, bool machine_operato
   auto id = request_param(params);
   if (!id) return error_of(id);
   const std::string object = review::request_label(*id);
-  auto refuse = [&](Error e) -> Expected<json> {
-    s.refused(user, "", "link", object, e);
-    return Unexpected<Error>{std::move(e)};
-  };
+  auto refuse = [&](Error e) { return s.refuse(user, "", "link", object, std::move(e)); };
   // "ttl_h" for people, "ttl_s" for scripts and tests; at most max_link_ttl_h.
   std::chrono::seconds ttl = s.policy.link_ttl;
   for (const auto& [key, unit] : {std::pair<const char*, std::int64_t>{"ttl_h", 3600},
@@ -1095,10 +1116,7 @@ Expected<json> ExportService::rotate_key(const std::string& user, bool machine_o
   Impl& s = *impl_;
   auto project = string_param(params, "project");
   if (!project) return error_of(project);
-  auto refuse = [&](Error e) -> Expected<json> {
-    s.refused(user, "", "key.rotate", *project, e);
-    return Unexpected<Error>{std::move(e)};
-  };
+  auto refuse = [&](Error e) { return s.refuse(user, "", "key.rotate", *project, std::move(e)); };
   auto rights = s.deps.registry->rights(user);
   if (!rights) return refuse(rights.error());
   if (auto ok = must_operate(*rights, user, machine_operator); !ok) return refuse(ok.error());
@@ -1150,9 +1168,8 @@ Expected<json> ExportService::destroy_project(const std::string& user, bool mach
   Impl& s = *impl_;
   auto project = string_param(params, "project");
   if (!project) return error_of(project);
-  auto refuse = [&](Error e) -> Expected<json> {
-    s.refused(user, "", "project.destroy", *project, e);
-    return Unexpected<Error>{std::move(e)};
+  auto refuse = [&](Error e) {
+    return s.refuse(user, "", "project.destroy", *project, std::move(e));
   };
   auto confirm = string_param(params, "confirm", false);
   if (!confirm || *confirm != *project) {

@@ -39,6 +39,7 @@ struct QueueFilter {
   std::string compartment;                   // empty: any
   std::string requester;                     // only this requester's; empty: anyone's
   std::string not_requester;                 // leave this user's own requests out
+  std::int64_t after = 0;                    // only requests with a higher id (the next page)
   std::size_t limit = 0;                     // 0: all
 };
 
@@ -85,7 +86,10 @@ class ExportStore {
   // Writes back what actions change: the request's state, reason, times and release; each
   // file's check results, choice and exception; decisions not yet stored.
   Status save(const review::ExportRequest& request);
+  // The requests the filter selects, by id.
   Expected<std::vector<RequestSummary>> list(const QueueFilter& filter);
+  // How many requests the filter selects, ignoring its `after` and `limit`.
+  Expected<std::size_t> count(const QueueFilter& filter);
   // Requests in kChecking (to resume after a restart), oldest first.
   Expected<std::vector<std::int64_t>> unchecked();
   // Requests approved but not yet released (to resume after a restart).

@@ -268,5 +268,20 @@ TEST(Sha256Stream, PiecesHashLikeTheWholeAndTheStreamStartsOver) {
   EXPECT_EQ(stream.hex_final(), sha256_hex({}));
 }
 
+TEST(Utf8Prefix, CutsBetweenCharactersOnly) {
+  const std::string text = "ab\u3042\u3044c";  // a, b, two 3-byte characters, c: 9 bytes
+  EXPECT_EQ(utf8_prefix(text, 100), text);
+  EXPECT_EQ(utf8_prefix(text, 9), text);
+  EXPECT_EQ(utf8_prefix(text, 8), "ab\u3042\u3044");
+  EXPECT_EQ(utf8_prefix(text, 7), "ab\u3042");  // not the first two bytes of \u3044
+  EXPECT_EQ(utf8_prefix(text, 6), "ab\u3042");
+  EXPECT_EQ(utf8_prefix(text, 4), "ab");
+  EXPECT_EQ(utf8_prefix(text, 2), "ab");
+  EXPECT_EQ(utf8_prefix(text, 0), "");
+  for (std::size_t n = 0; n <= text.size(); ++n) {
+    EXPECT_TRUE(is_valid_utf8(utf8_prefix(text, n))) << n;
+  }
+}
+
 }  // namespace
 }  // namespace enclave

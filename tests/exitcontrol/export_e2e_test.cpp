@@ -219,6 +219,8 @@ TEST_F(ExportEndToEnd, RequestCheckSafeVersionApproveReleaseDownloadOnce) {
   queue = ok("export.queue", {{"as", "steve"}});
   ASSERT_EQ(queue["requests"].size(), 1u);
   EXPECT_EQ(queue["requests"][0]["request"], id);
+  EXPECT_EQ(queue["total"], 1);
+  EXPECT_FALSE(queue.contains("next"));
 
   // The steward sees the report, the safe version beside it, and decides file by file.
   auto shown = ok("export.show", {{"as", "steve"}, {"request", id}});
@@ -404,6 +406,56 @@ TEST_F(ExportEndToEnd, LinksExpireAndKeysRotateAndDestroy) {
   EXPECT_EQ(curl(unused.value("url", ""), dir_ / "gone.tar").out, "410");
   EXPECT_FALSE(call("export.link", {{"as", "steve"}, {"request", id}}));
   EXPECT_TRUE(services_->wait_event("export.project.destroyed", "p-1"));
+}
+
+// Listings come in pages that always fit one answer: "total" counts the whole queue, "next"
+// names where the next page starts; justifications are cut in the list and whole in show.
+TEST_F(ExportEndToEnd, TheQueueComesInPages) {
+  auto s = session("ana", "claims");
+  const std::string long_justification = "Tables for the paper: " + std::string(300, 'x');
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = "t" + std::to_string(i) + ".csv";
+    fs::copy_file(kExamples / "outpatients_by_region.csv", s.outbox / name);
+    fs::copy_file(kExamples / "outpatients_by_region.csv.meta.toml",
+                  s.outbox / (name + ".meta.toml"));
+    ids.push_back(ok("export.submit",
+                     {{"token", s.token}, {"files", {name}}, {"justification", long_justification}})
+                      .value("request", ""));
+  }
+  for (const auto& id : ids) ASSERT_EQ(checked(s, id)["state"], "waiting_review");
+
+  auto first = ok("export.queue", {{"as", "steve"}, {"limit", 2}});
+  ASSERT_EQ(first["requests"].size(), 2u) << first.dump();
+  EXPECT_EQ(first["total"], 3);
+  EXPECT_EQ(first["next"], ids[1]);
+  const std::string listed = first["requests"][0].value("justification", "");
+  EXPECT_LE(listed.size(), 200u);
+  EXPECT_THAT(listed, ::testing::EndsWith("…"));
+  EXPECT_EQ(ok("export.show", {{"as", "steve"}, {"request", ids[0]}})["justification"],
+            long_justification);
+  auto second = ok("export.queue", {{"as", "steve"}, {"limit", 2}, {"after", first["next"]}});
+  ASSERT_EQ(second["requests"].size(), 1u) << second.dump();
+  EXPECT_EQ(second["requests"][0]["request"], ids[2]);
+  EXPECT_EQ(second["total"], 3);
+  EXPECT_FALSE(second.contains("next"));
+  for (const json& bad : {json{{"limit", 0}}, json{{"limit", 1001}}, json{{"after", "R-x"}}}) {
+    json params = bad;
+    params["as"] = "steve";
+    auto refused = call("export.queue", params);
+    ASSERT_FALSE(refused) << bad.dump();
+    EXPECT_EQ(refused.error().code, Errc::kInvalidArgument);
+  }
+  // The analyst's own list pages the same way.
+  auto mine = ok("export.status", {{"token", s.token}, {"limit", 1}, {"after", ids[0]}});
+  ASSERT_EQ(mine["requests"].size(), 1u);
+  EXPECT_EQ(mine["requests"][0]["request"], ids[1]);
+  EXPECT_EQ(mine["total"], 3);
+  EXPECT_EQ(mine["next"], ids[1]);
+
+  auto page = services_->tool("enclavectl", {"export", "queue", "--as", "steve", "--limit", "2"});
+  ASSERT_EQ(page.exit_code, 0) << page.err;
+  EXPECT_THAT(page.out, HasSubstr("2 of 3 requests; the next page: --after " + ids[1]));
 }
 
 // Retention, applied when enclave-exportd starts (and hourly): a sealed bundle released more

@@ -117,6 +117,19 @@ TEST(ExportStore, QueuesFilterByStateProjectAndRequester) {
   EXPECT_TRUE(store->list(checking)->empty());
   queue.limit = 1;
   EXPECT_EQ(store->list(queue)->size(), 1u);
+  EXPECT_EQ(store->count(queue).value(), 2u);  // the limit is the page's, not the count's
+
+  // The next page starts after the last request of this one; the count stays the whole queue's.
+  queue.after = (*rows)[0].id;
+  auto next = store->list(queue);
+  ASSERT_TRUE(next);
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].requester, "bob");
+  EXPECT_EQ(store->count(queue).value(), 2u);
+  queue.after = (*rows)[1].id;
+  EXPECT_TRUE(store->list(queue)->empty());
+  EXPECT_EQ(store->count(mine).value(), 2u);
+  EXPECT_EQ(store->count(checking).value(), 0u);
 }
 
 TEST(ExportStore, ALinkIsClaimedOnceAndNotAfterItExpires) {

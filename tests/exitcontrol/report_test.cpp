@@ -161,6 +161,40 @@ TEST(ResultsJson, OurAdditionsSitUnderEnclaveKeys) {
   EXPECT_EQ(e["intervals"][0]["label"], "region=Miyagi, sex=M");
 }
 
+// The bounded report enclave-exportd keeps: no passing cells, at most max_cells per list, the
+// counts complete and what was left out counted.
+TEST(ResultsJson, LimitsLeaveOutPassingCellsAndCapListsButKeepTheCounts) {
+  Checked c = checked_table();
+  c.report.secondary = {2, 3};
+  const nlohmann::json full = results_json({c.report}, run_info());
+  const nlohmann::json bounded =
+      results_json({c.report}, run_info(), ReportLimits{.ok_cells = false, .max_cells = 1});
+  const auto& out = bounded["results"]["output_0"];
+  const auto& e = out["enclave"];
+  std::size_t listed = 0;
+  for (const auto& [column, rows] : out["outcome"].items()) {
+    for (const auto& [row, outcome] : rows.items()) {
+      EXPECT_NE(outcome, "ok") << column << " " << row;
+      ++listed;
+    }
+  }
+  EXPECT_EQ(listed, 1u);
+  EXPECT_EQ(e["cells"].size(), 1u);
+  EXPECT_EQ(e["cells"][0], full["results"]["output_0"]["enclave"]["cells"][0]);
+  EXPECT_EQ(e["secondary_suppressed"].size(), 1u);
+  EXPECT_EQ(e["counts_per_rule"], full["results"]["output_0"]["enclave"]["counts_per_rule"]);
+  EXPECT_EQ(e["cell_outcomes"], full["results"]["output_0"]["enclave"]["cell_outcomes"]);
+  EXPECT_EQ(out["files"][0]["sdc"]["summary"],
+            full["results"]["output_0"]["files"][0]["sdc"]["summary"]);
+  EXPECT_EQ(e["listing"]["ok_cells_omitted"], 2);
+  // The second failing cell in "outcome", in "cells" and in sdc's threshold cells, and the
+  // second secondary cell.
+  EXPECT_EQ(e["listing"]["cells_omitted"], 4);
+  EXPECT_EQ(out["files"][0]["sdc"]["cells"]["threshold"].size(), 1u);
+  EXPECT_EQ(e["listing"]["max_cells"], 1);
+  EXPECT_FALSE(full["results"]["output_0"]["enclave"].contains("listing"));
+}
+
 TEST(ResultsJson, EveryKindOfFileGetsAStatus) {
   Checked c = checked_table();
   c.report.suppressed = true;
