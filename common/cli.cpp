@@ -1,9 +1,11 @@
 #include "common/cli.hpp"
 
 #include "common/bytes.hpp"
+#include "common/log.hpp"
 
 #include <cstdlib>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 namespace enclave::cli {
 
@@ -56,6 +58,34 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
 
 Expected<policy::Document> load_policy(const CommonOptions& options, std::string_view file) {
   return policy::Document::load_file(options.policies / std::string(file));
+}
+
+DaemonCommand::DaemonCommand(std::string daemon, const std::string& description)
+    : name(std::move(daemon)), app(name + ": " + description) {
+  add_common_options(app, common);
+  app.require_subcommand(1);
+  app.fallthrough();  // the common options may also follow the subcommand
+}
+
+std::optional<int> DaemonCommand::start(int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  auto level = log::parse_level(common.log_level);
+  if (!level) {
+    return report_error({Errc::kInvalidArgument, "unknown log level " + common.log_level});
+  }
+  log::init({name, *level, std::nullopt});
+  return std::nullopt;
+}
+
+std::string field(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return "-";
+  if (it->is_string()) return it->get<std::string>().empty() ? "-" : it->get<std::string>();
+  return it->dump();
 }
 
 std::size_t display_width(std::string_view text) {

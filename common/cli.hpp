@@ -5,12 +5,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "common/policy.hpp"
 #include "common/result.hpp"
@@ -28,6 +30,19 @@ void add_common_options(CLI::App& app, CommonOptions& options);
 // Loads policies/<file> (e.g. "audit.toml").
 Expected<policy::Document> load_policy(const CommonOptions& options, std::string_view file);
 
+// The command line every daemon shares: `NAME SUBCOMMAND` with the common options before or
+// after the subcommand (the daemon adds its subcommands to `app`), then logging under NAME.
+struct DaemonCommand {
+  DaemonCommand(std::string name, const std::string& description);
+  // Parses argv and starts logging. An exit code when main should return at once: help was
+  // printed (0), or the command line or the log level was wrong (named on stderr).
+  std::optional<int> start(int argc, char** argv);
+
+  std::string name;
+  CLI::App app;
+  CommonOptions common;
+};
+
 // A table printed with aligned columns; a column whose every cell is a number (or empty, or
 // "-") is aligned right, header included.
 class TextTable {
@@ -42,6 +57,10 @@ class TextTable {
   std::vector<std::string> headers_;
   std::vector<std::vector<std::string>> rows_;
 };
+
+// A JSON field for people: the string itself, "-" when absent, null or empty, other JSON as its
+// text.
+std::string field(const nlohmann::json& object, const char* key);
 
 // Display width of UTF-8 text: code points, East Asian wide characters counted as two.
 std::size_t display_width(std::string_view text);

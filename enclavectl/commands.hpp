@@ -39,9 +39,6 @@ struct GatewayFiles {
   std::filesystem::path certificate, private_key;
 };
 Expected<GatewayFiles> gateway_files(const Context& ctx);
-// A field of a result for a table cell: the string itself, "-" when absent, null or empty,
-// other JSON as its text.
-std::string text(const nlohmann::json& v, const char* key);
 
 void add_audit_commands(CLI::App& app, Context& context);
 void add_session_commands(CLI::App& app, Context& context);

@@ -15,8 +15,8 @@ namespace enclave::ctl {
 namespace {
 
 namespace view = exitcontrol::exportview;
+using cli::field;
 using nlohmann::json;
-using view::field;
 
 // A steward's preview: this many lines of the file, this many columns of each.
 constexpr std::size_t kPreviewLines = 20;

@@ -254,10 +254,10 @@ void add_device_commands(CLI::App& app, Context& ctx) {
     const json params = {
         {"device", o->id}, {"site", o->site}, {"certificate", issued->certificate_pem}};
     ctx.exit_code = call_sessiond(ctx, methods::kRegistryDeviceAdd, params, [o](const json& r) {
-      std::cout << "kitted device " << text(r, "device") << " of site " << text(r, "site") << " in "
-                << o->out.string() << "\n"
-                << "serial       " << text(r, "serial") << "\n"
-                << "certificate  sha256 " << text(r, "certificate_sha256") << "\n"
+      std::cout << "kitted device " << cli::field(r, "device") << " of site "
+                << cli::field(r, "site") << " in " << o->out.string() << "\n"
+                << "serial       " << cli::field(r, "serial") << "\n"
+                << "certificate  sha256 " << cli::field(r, "certificate_sha256") << "\n"
                 << "copy the directory to the kiosk; device.key stays secret (0600)\n";
     });
     if (ctx.exit_code != 0) kit_files.undo();  // not registered: no kit that cannot log in
@@ -274,8 +274,10 @@ void add_device_commands(CLI::App& app, Context& ctx) {
       [](const json& r) {
         cli::TextTable table({"DEVICE", "SITE", "STATE", "SERIAL", "CERT SHA-256", "CREATED"});
         for (const auto& d : r["devices"]) {
-          table.add({text(d, "device"), text(d, "site"), text(d, "state"), text(d, "serial"),
-                     text(d, "certificate_sha256").substr(0, 16) + "...", text(d, "created_at")});
+          table.add({cli::field(d, "device"), cli::field(d, "site"), cli::field(d, "state"),
+                     cli::field(d, "serial"),
+                     cli::field(d, "certificate_sha256").substr(0, 16) + "...",
+                     cli::field(d, "created_at")});
         }
         print_table(table, "no devices");
       });
@@ -289,7 +291,7 @@ void add_device_commands(CLI::App& app, Context& ctx) {
       [o] {
         return json{{"device", o->id}, {"reason", o->reason}};
       },
-      [](const json& r) { std::cout << "revoked device " << text(r, "device") << "\n"; });
+      [](const json& r) { std::cout << "revoked device " << cli::field(r, "device") << "\n"; });
 }
 
 // ---- users --------------------------------------------------------------------------------
@@ -306,7 +308,7 @@ void add_user_commands(CLI::App& app, Context& ctx) {
   const std::string roles_help = "analyst, steward, auditor, site_manager or operator";
   auto show_user = [](const char* what) {
     return [what](const json& r) {
-      std::cout << what << " user " << text(r, "user") << " (roles: " << joined(r["roles"])
+      std::cout << what << " user " << cli::field(r, "user") << " (roles: " << joined(r["roles"])
                 << (r.value("disabled", false) ? "; disabled" : "") << ")\n";
     };
   };
@@ -347,8 +349,8 @@ void add_user_commands(CLI::App& app, Context& ctx) {
       [](const json& r) {
         cli::TextTable table({"USER", "NAME", "ROLES", "DISABLED", "CREATED"});
         for (const auto& u : r["users"]) {
-          table.add({text(u, "user"), text(u, "name"), joined(u["roles"]),
-                     u.value("disabled", false) ? "yes" : "no", text(u, "created_at")});
+          table.add({cli::field(u, "user"), cli::field(u, "name"), joined(u["roles"]),
+                     u.value("disabled", false) ? "yes" : "no", cli::field(u, "created_at")});
         }
         print_table(table, "no users");
       });
@@ -366,8 +368,8 @@ void add_site_commands(CLI::App& app, Context& ctx) {
   site->require_subcommand(1);
   auto o = std::make_shared<SiteOptions>();
   auto show_site = [](const json& r) {
-    std::cout << "site " << text(r, "site") << ": " << text(r, "state")
-              << (r.value("may_log_in", false) ? ", may log in until " + text(r, "expires_at")
+    std::cout << "site " << cli::field(r, "site") << ": " << cli::field(r, "state")
+              << (r.value("may_log_in", false) ? ", may log in until " + cli::field(r, "expires_at")
                                                : ", no login")
               << "\n";
   };
@@ -429,9 +431,10 @@ void add_site_commands(CLI::App& app, Context& ctx) {
         cli::TextTable table(
             {"SITE", "NAME", "STATE", "LOGIN", "EXPIRES", "POOLS", "IKE IDENTITY", "CLASS"});
         for (const auto& s : r["sites"]) {
-          table.add({text(s, "site"), text(s, "name"), text(s, "state"),
-                     s.value("may_log_in", false) ? "yes" : "no", text(s, "expires_at"),
-                     joined(s["pools"]), text(s, "ike_identity"), text(s, "site_class")});
+          table.add({cli::field(s, "site"), cli::field(s, "name"), cli::field(s, "state"),
+                     s.value("may_log_in", false) ? "yes" : "no", cli::field(s, "expires_at"),
+                     joined(s["pools"]), cli::field(s, "ike_identity"),
+                     cli::field(s, "site_class")});
         }
         print_table(table, "no sites");
       });
@@ -449,7 +452,7 @@ void add_project_commands(CLI::App& app, Context& ctx) {
   project->require_subcommand(1);
   auto o = std::make_shared<ProjectOptions>();
   auto show_project = [](const json& r) {
-    std::cout << "project " << text(r, "project") << ": members " << joined(r["members"])
+    std::cout << "project " << cli::field(r, "project") << ": members " << joined(r["members"])
               << "; compartments " << joined(r["compartments"]) << "\n";
   };
 
@@ -502,8 +505,8 @@ void add_project_commands(CLI::App& app, Context& ctx) {
         cli::TextTable table(
             {"PROJECT", "TITLE", "FROM", "UNTIL", "VALID", "MEMBERS", "COMPARTMENTS"});
         for (const auto& p : r["projects"]) {
-          table.add({text(p, "project"), text(p, "title"), text(p, "valid_from"),
-                     text(p, "valid_until"), p.value("valid_now", false) ? "yes" : "no",
+          table.add({cli::field(p, "project"), cli::field(p, "title"), cli::field(p, "valid_from"),
+                     cli::field(p, "valid_until"), p.value("valid_now", false) ? "yes" : "no",
                      joined(p["members"]), joined(p["compartments"])});
         }
         print_table(table, "no projects");
@@ -522,8 +525,9 @@ void add_enrolment_commands(CLI::App& app, Context& ctx) {
   enrolment->require_subcommand(1);
   auto o = std::make_shared<EnrolmentOptions>();
   auto show = [](const json& r) {
-    std::cout << "enrolment of " << text(r, "user") << " on " << text(r, "device") << ": "
-              << text(r, "state") << " (approved by " << text(r, "approved_by") << ")\n";
+    std::cout << "enrolment of " << cli::field(r, "user") << " on " << cli::field(r, "device")
+              << ": " << cli::field(r, "state") << " (approved by " << cli::field(r, "approved_by")
+              << ")\n";
   };
 
   auto* approve = enrolment->add_subcommand(
@@ -560,9 +564,10 @@ void add_enrolment_commands(CLI::App& app, Context& ctx) {
         cli::TextTable table(
             {"ID", "USER", "DEVICE", "STATE", "APPROVED BY", "APPROVED", "ENROLLED", "PRINT"});
         for (const auto& e : r["enrolments"]) {
-          table.add({text(e, "id"), text(e, "user"), text(e, "device"), text(e, "state"),
-                     text(e, "approved_by"), text(e, "approved_at"), text(e, "enrolled_at"),
-                     text(e, "print_id")});
+          table.add({cli::field(e, "id"), cli::field(e, "user"), cli::field(e, "device"),
+                     cli::field(e, "state"), cli::field(e, "approved_by"),
+                     cli::field(e, "approved_at"), cli::field(e, "enrolled_at"),
+                     cli::field(e, "print_id")});
         }
         print_table(table, "no enrolments");
       });

@@ -41,13 +41,6 @@ int call_sessiond(Context& ctx, const char* method, nlohmann::json params,
                       std::chrono::minutes(2), show);
 }
 
-std::string text(const nlohmann::json& v, const char* key) {
-  auto it = v.find(key);
-  if (it == v.end() || it->is_null()) return "-";
-  if (it->is_string()) return it->get<std::string>().empty() ? "-" : it->get<std::string>();
-  return it->dump();
-}
-
 void add_session_commands(CLI::App& app, Context& ctx) {
   auto* ticket = app.add_subcommand("ticket", "one-time tickets (enclave-sessiond)");
   ticket->require_subcommand(1);
@@ -70,14 +63,14 @@ void add_session_commands(CLI::App& app, Context& ctx) {
     ctx.exit_code = call_sessiond(ctx, methods::kTicketIssue, params, [&ctx](const auto& r) {
       std::string pin = gateway_pin_argument(ctx);
       const auto& desktop = r["desktop"];
-      std::cout << "ticket      " << text(r, "ticket") << "\n"
-                << "expires at  " << text(r, "expires_at") << "\n"
-                << "session     " << text(r, "session_id")
+      std::cout << "ticket      " << cli::field(r, "ticket") << "\n"
+                << "expires at  " << cli::field(r, "expires_at") << "\n"
+                << "session     " << cli::field(r, "session_id")
                 << (r.value("resumed", false) ? " (resumed)" : "") << "\n"
-                << "desktop     " << text(desktop, "id") << " (" << text(desktop, "host") << ":"
-                << text(desktop, "port") << ")\n"
-                << "connect with:\n  xfreerdp /v:" << text(r, "gateway")
-                << " /pcb:" << text(r, "ticket") << " "
+                << "desktop     " << cli::field(desktop, "id") << " ("
+                << cli::field(desktop, "host") << ":" << cli::field(desktop, "port") << ")\n"
+                << "connect with:\n  xfreerdp /v:" << cli::field(r, "gateway")
+                << " /pcb:" << cli::field(r, "ticket") << " "
                 << (pin.empty() ? "/cert:fingerprint:sha256:<the gateway certificate's>" : pin)
                 << " /sec:tls\n";
     });
@@ -93,9 +86,10 @@ void add_session_commands(CLI::App& app, Context& ctx) {
       cli::TextTable table({"SESSION", "USER", "DEVICE", "COMPARTMENT", "TIER", "DESKTOP", "STATE",
                             "STARTED", "UPDATED"});
       for (const auto& s : r["sessions"]) {
-        table.add({text(s, "session_id"), text(s, "user"), text(s, "device"),
-                   text(s, "compartment"), text(s, "tier"), text(s, "desktop"), text(s, "state"),
-                   text(s, "started_at"), text(s, "updated_at")});
+        table.add({cli::field(s, "session_id"), cli::field(s, "user"), cli::field(s, "device"),
+                   cli::field(s, "compartment"), cli::field(s, "tier"), cli::field(s, "desktop"),
+                   cli::field(s, "state"), cli::field(s, "started_at"),
+                   cli::field(s, "updated_at")});
       }
       if (table.empty()) {
         std::cout << "no sessions\n";
@@ -114,7 +108,7 @@ void add_session_commands(CLI::App& app, Context& ctx) {
   end->callback([&ctx, id, reason] {
     ctx.exit_code = call_sessiond(
         ctx, methods::kSessionEnd, {{"session_id", *id}, {"reason", *reason}}, [id](const auto& r) {
-          std::cout << "ended " << *id << "; " << text(r, "gateway") << "\n";
+          std::cout << "ended " << *id << "; " << cli::field(r, "gateway") << "\n";
         });
   });
 }

@@ -3,23 +3,15 @@
 
 #include "audit/service/daemon.hpp"
 #include "common/cli.hpp"
-#include "common/log.hpp"
 
 int main(int argc, char** argv) {
   using namespace enclave;
-  CLI::App app{"enclave-auditd: the tamper-evident audit log's only writer"};
-  cli::CommonOptions common;
-  cli::add_common_options(app, common);
-  app.require_subcommand(1);
-  app.fallthrough();  // the common options may also follow the subcommand
+  cli::DaemonCommand command("enclave-auditd", "the tamper-evident audit log's only writer");
+  CLI::App& app = command.app;
+  const cli::CommonOptions& common = command.common;
   auto* run = app.add_subcommand("run", "serve the audit log until SIGTERM");
   auto* keygen = app.add_subcommand("keygen", "create the Ed25519 signing key and verifier key");
-  CLI11_PARSE(app, argc, argv);
-
-  auto level = log::parse_level(common.log_level);
-  if (!level)
-    return cli::report_error({Errc::kInvalidArgument, "unknown log level " + common.log_level});
-  log::init({"enclave-auditd", *level, std::nullopt});
+  if (auto done = command.start(argc, argv)) return *done;
 
   auto policy = cli::load_policy(common, "audit.toml");
   if (!policy) return cli::report_error(policy.error());

@@ -11,8 +11,21 @@
 #include <thread>
 
 #include "common/ipc/client.hpp"
+#include "common/ipc/server.hpp"
 
 namespace enclave::audit {
+
+nlohmann::json refused_connection_event(const std::string& type, const ipc::PeerCredentials& peer,
+                                        const std::string& reason) {
+  return {{"type", type},
+          {"outcome", "refused"},
+          {"actor_kind", "user"},
+          {"actor", peer.user},
+          {"object", "connection"},
+          {"details",
+           {{"reason", reason},
+            {"peer", {{"uid", peer.uid}, {"pid", peer.pid}, {"command", peer.command}}}}}};
+}
 
 namespace {
 

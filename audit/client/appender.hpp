@@ -18,7 +18,16 @@
 
 #include "common/result.hpp"
 
+namespace enclave::ipc {
+struct PeerCredentials;
+}
+
 namespace enclave::audit {
+
+// The event a service records when its socket refuses a connection (`type`: "sessiond.refused"
+// and the like): the peer as the kernel names it (user, uid, pid, command) and the reason.
+nlohmann::json refused_connection_event(const std::string& type, const ipc::PeerCredentials& peer,
+                                        const std::string& reason);
 
 struct AppenderStats {
   std::uint64_t queued = 0;        // waiting to be sent or acknowledged

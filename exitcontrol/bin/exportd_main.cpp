@@ -3,26 +3,18 @@
 #include <iostream>
 
 #include "common/cli.hpp"
-#include "common/log.hpp"
 #include "exitcontrol/service/export_daemon.hpp"
 #include "exitcontrol/service/export_policy.hpp"
 
 int main(int argc, char** argv) {
   using namespace enclave;
-  CLI::App app{"enclave-exportd: export requests, steward review, releases and downloads"};
-  cli::CommonOptions common;
-  cli::add_common_options(app, common);
-  app.require_subcommand(1);
-  app.fallthrough();
+  cli::DaemonCommand command("enclave-exportd",
+                             "export requests, steward review, releases and downloads");
+  CLI::App& app = command.app;
+  const cli::CommonOptions& common = command.common;
   auto* run = app.add_subcommand("run", "serve until SIGTERM");
   auto* check = app.add_subcommand("check", "validate policies/exports.toml and summarise it");
-  CLI11_PARSE(app, argc, argv);
-
-  auto level = log::parse_level(common.log_level);
-  if (!level) {
-    return cli::report_error({Errc::kInvalidArgument, "unknown log level " + common.log_level});
-  }
-  log::init({"enclave-exportd", *level, std::nullopt});
+  if (auto done = command.start(argc, argv)) return *done;
   auto document = cli::load_policy(common, "exports.toml");
   if (!document) return cli::report_error(document.error());
   auto policy = exitcontrol::load_export_policy(*document, common.state_dir);

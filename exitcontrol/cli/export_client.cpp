@@ -21,7 +21,7 @@ namespace enclave::exitcontrol::exportcli {
 namespace {
 
 namespace fs = std::filesystem;
-using exportview::field;
+using cli::field;
 using nlohmann::json;
 
 // Submitting copies the files into the daemon's spool: large files take a while.

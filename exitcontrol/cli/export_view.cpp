@@ -10,6 +10,7 @@ namespace enclave::exitcontrol::exportview {
 
 namespace {
 
+using cli::field;
 using nlohmann::json;
 
 constexpr std::size_t kLabelWidth = 15;
@@ -29,13 +30,6 @@ void print_line(std::ostream& out, std::string_view label, std::string_view valu
     if (c == '\n') text.append(2 + kLabelWidth, ' ');
   }
   out << text << '\n';
-}
-
-std::string field(const json& object, const char* key) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return "-";
-  if (it->is_string()) return it->get<std::string>().empty() ? "-" : it->get<std::string>();
-  return it->dump();
 }
 
 std::string cut(std::string_view text, std::size_t width) {

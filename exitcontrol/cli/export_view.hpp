@@ -15,9 +15,6 @@
 
 namespace enclave::exitcontrol::exportview {
 
-// A field for people: the string itself, "-" when absent, null or empty, other JSON as its text.
-std::string field(const nlohmann::json& object, const char* key);
-
 // text cut to at most width display columns, "…" marking the cut; line breaks become spaces.
 std::string cut(std::string_view text, std::size_t width);
 

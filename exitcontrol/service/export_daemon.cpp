@@ -86,15 +86,7 @@ struct ExportDaemon::Impl : ipc::Handler {
   }
 
   void on_refused(const ipc::PeerCredentials& peer, const std::string& reason) override {
-    audit->append(
-        {{"type", "exportd.refused"},
-         {"outcome", "refused"},
-         {"actor_kind", "user"},
-         {"actor", peer.user},
-         {"object", "connection"},
-         {"details",
-          {{"reason", reason},
-           {"peer", {{"uid", peer.uid}, {"pid", peer.pid}, {"command", peer.command}}}}}});
+    audit->append(audit::refused_connection_event("exportd.refused", peer, reason));
   }
 
   // The steward a request is for: the peer, or whom a trusted peer names.

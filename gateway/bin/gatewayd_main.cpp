@@ -12,23 +12,17 @@
 
 int main(int argc, char** argv) {
   using namespace enclave;
-  CLI::App app{"enclave-gatewayd: the enclave's front door and channel-filtering RDP relay"};
-  cli::CommonOptions common;
-  cli::add_common_options(app, common);
-  app.require_subcommand(1);
-  app.fallthrough();
+  cli::DaemonCommand command("enclave-gatewayd",
+                             "the enclave's front door and channel-filtering RDP relay");
+  CLI::App& app = command.app;
+  const cli::CommonOptions& common = command.common;
   auto* run = app.add_subcommand("run", "relay RDP until SIGTERM");
   auto* keygen = app.add_subcommand("keygen", "create the gateway's key and certificate");
   std::string name = "enclave-gateway";
   keygen->add_option("--name", name, "the certificate's common name");
   bool force = false;
   keygen->add_flag("--force", force, "replace an existing key");
-  CLI11_PARSE(app, argc, argv);
-
-  auto level = log::parse_level(common.log_level);
-  if (!level)
-    return cli::report_error({Errc::kInvalidArgument, "unknown log level " + common.log_level});
-  log::init({"enclave-gatewayd", *level, std::nullopt});
+  if (auto done = command.start(argc, argv)) return *done;
 
   auto policy = cli::load_policy(common, "gateway.toml");
   if (!policy) return cli::report_error(policy.error());

@@ -44,11 +44,7 @@ class ControlHandler : public ipc::Handler {
   }
 
   void on_refused(const ipc::PeerCredentials& peer, const std::string& reason) override {
-    ctx_.audit.append({{"type", "gateway.control.refused"},
-                       {"outcome", "refused"},
-                       {"actor_kind", "user"},
-                       {"actor", peer.user},
-                       {"details", {{"reason", reason}, {"command", peer.command}}}});
+    ctx_.audit.append(audit::refused_connection_event("gateway.control.refused", peer, reason));
   }
 
  private:

@@ -4,25 +4,18 @@
 #include <variant>
 
 #include "common/cli.hpp"
-#include "common/log.hpp"
 #include "sessionmgr/core/policy.hpp"
 #include "sessionmgr/service/daemon.hpp"
 
 int main(int argc, char** argv) {
   using namespace enclave;
-  CLI::App app{"enclave-sessiond: compartments, desktop pools, sessions and one-time tickets"};
-  cli::CommonOptions common;
-  cli::add_common_options(app, common);
-  app.require_subcommand(1);
-  app.fallthrough();
+  cli::DaemonCommand command("enclave-sessiond",
+                             "compartments, desktop pools, sessions and one-time tickets");
+  CLI::App& app = command.app;
+  const cli::CommonOptions& common = command.common;
   auto* run = app.add_subcommand("run", "serve until SIGTERM");
   auto* check = app.add_subcommand("check", "validate policies/sessions.toml and summarise it");
-  CLI11_PARSE(app, argc, argv);
-
-  auto level = log::parse_level(common.log_level);
-  if (!level)
-    return cli::report_error({Errc::kInvalidArgument, "unknown log level " + common.log_level});
-  log::init({"enclave-sessiond", *level, std::nullopt});
+  if (auto done = command.start(argc, argv)) return *done;
 
   auto document = cli::load_policy(common, "sessions.toml");
   if (!document) return cli::report_error(document.error());

@@ -1,8 +1,6 @@
 #include "sessionmgr/core/lifecycle.hpp"
 
 #include <algorithm>
-#include <cstdio>
-#include <ctime>
 
 #include "common/bytes.hpp"
 
@@ -198,26 +196,6 @@ Expected<IssuePlan> plan_issue(const SessionPolicy& policy, const IssueRequest& 
                                         std::to_string(in_compartment) + " open sessions)");
   }
   return IssuePlan{};
-}
-
-std::int64_t to_ms(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-TimePoint from_ms(std::int64_t ms) {
-  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds(ms)));
-}
-
-std::string format_time(TimePoint t) {
-  const std::int64_t ms = to_ms(t);
-  const std::int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-  std::time_t tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
 }
 
 }  // namespace enclave::sessionmgr

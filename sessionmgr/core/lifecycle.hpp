@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "common/result.hpp"
 #include "sessionmgr/core/policy.hpp"
 #include "sessionmgr/core/ticket.hpp"
@@ -102,11 +103,5 @@ struct IssuePlan {
 // kUnavailable (the compartment's or the user's cap is reached).
 Expected<IssuePlan> plan_issue(const SessionPolicy& policy, const IssueRequest& request,
                                const std::vector<Session>& open_sessions, TimePoint now);
-
-// Milliseconds since the Unix epoch, for storage, and back.
-std::int64_t to_ms(TimePoint t);
-TimePoint from_ms(std::int64_t ms);
-// RFC 3339 UTC to the second: "2026-11-30T12:21:56Z".
-std::string format_time(TimePoint t);
 
 }  // namespace enclave::sessionmgr

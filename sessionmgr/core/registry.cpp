@@ -108,11 +108,11 @@ Status approve(Site& site, TimePoint audited_at, TimePoint expires, TimePoint no
   if (site.state == SiteState::kRevoked) return not_allowed(site, "approved");
   if (audited_at > now) {
     return fail(Errc::kInvalidArgument, site_label(site) + ": the security audit's date " +
-                                            format_time(audited_at) + " is in the future");
+                                            format_rfc3339(audited_at) + " is in the future");
   }
   if (expires <= audited_at || expires <= now) {
     return fail(Errc::kInvalidArgument, site_label(site) + ": the approval's expiry " +
-                                            format_time(expires) +
+                                            format_rfc3339(expires) +
                                             " must be after the audit date and after now");
   }
   site.state = SiteState::kApproved;

@@ -144,7 +144,7 @@ struct Enrolment {
 // and is not the user being enrolled. kPermission naming the rule that failed.
 Status check_enrolment_approval(const User& approver, const User& enrolling);
 
-// "2027-03-31" (midnight UTC) or "2027-03-31T12:00:00Z" (what format_time writes); nullopt for
+// "2027-03-31" (midnight UTC) or "2027-03-31T12:00:00Z" (what format_rfc3339 writes); nullopt for
 // anything else, including impossible dates.
 std::optional<TimePoint> parse_time(std::string_view text);
 

@@ -124,15 +124,7 @@ struct Daemon::Impl : ipc::Handler {
   }
 
   void on_refused(const ipc::PeerCredentials& peer, const std::string& reason) override {
-    audit->append(
-        {{"type", "sessiond.refused"},
-         {"outcome", "refused"},
-         {"actor_kind", "user"},
-         {"actor", peer.user},
-         {"object", "connection"},
-         {"details",
-          {{"reason", reason},
-           {"peer", {{"uid", peer.uid}, {"pid", peer.pid}, {"command", peer.command}}}}}});
+    audit->append(audit::refused_connection_event("sessiond.refused", peer, reason));
   }
 
   void handle(const ipc::PeerCredentials& peer, ipc::Request request,

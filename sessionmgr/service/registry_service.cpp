@@ -123,7 +123,7 @@ json role_names(const std::set<Role>& roles) {
 }
 
 json optional_time_json(const std::optional<TimePoint>& t) {
-  return t ? json(format_time(*t)) : json(nullptr);
+  return t ? json(format_rfc3339(*t)) : json(nullptr);
 }
 
 json user_json(const User& u) {
@@ -131,8 +131,8 @@ json user_json(const User& u) {
           {"name", u.name},
           {"roles", role_names(u.roles)},
           {"disabled", u.disabled},
-          {"created_at", format_time(u.created_at)},
-          {"updated_at", format_time(u.updated_at)}};
+          {"created_at", format_rfc3339(u.created_at)},
+          {"updated_at", format_rfc3339(u.updated_at)}};
 }
 
 json site_json(const Site& s, TimePoint now) {
@@ -147,7 +147,7 @@ json site_json(const Site& s, TimePoint now) {
           {"audited_at", optional_time_json(s.approved_at)},
           {"expires_at", optional_time_json(s.approval_expires)},
           {"may_log_in", s.may_log_in(now)},
-          {"updated_at", format_time(s.updated_at)}};
+          {"updated_at", format_rfc3339(s.updated_at)}};
 }
 
 json device_json(const Device& d) {
@@ -157,7 +157,7 @@ json device_json(const Device& d) {
           {"serial", d.serial},
           {"certificate_sha256", d.certificate_sha256},
           {"public_key", hex_encode(d.public_key)},
-          {"created_at", format_time(d.created_at)},
+          {"created_at", format_rfc3339(d.created_at)},
           {"revoked_at", optional_time_json(d.revoked_at)},
           {"revoke_reason", d.revoke_reason}};
 }
@@ -165,8 +165,8 @@ json device_json(const Device& d) {
 json project_json(const Project& p, TimePoint now) {
   return {{"project", p.id},
           {"title", p.title},
-          {"valid_from", format_time(p.valid_from)},
-          {"valid_until", format_time(p.valid_until)},
+          {"valid_from", format_rfc3339(p.valid_from)},
+          {"valid_until", format_rfc3339(p.valid_until)},
           {"valid_now", p.valid_at(now)},
           {"members", p.members},
           {"compartments", p.compartments}};
@@ -183,9 +183,9 @@ json enrolment_json(const Enrolment& e, std::chrono::seconds window) {
           {"device", e.device},
           {"state", enrolment_state_name(e.state)},
           {"approved_by", e.approved_by},
-          {"approved_at", format_time(e.approved_at)},
+          {"approved_at", format_rfc3339(e.approved_at)},
           {"approval_expires_at", e.state == EnrolmentState::kApproved
-                                      ? json(format_time(approval_expiry(e, window)))
+                                      ? json(format_rfc3339(approval_expiry(e, window)))
                                       : json(nullptr)},
           {"enrolled_at", optional_time_json(e.enrolled_at)},
           {"revoked_at", optional_time_json(e.revoked_at)},
@@ -482,8 +482,8 @@ Expected<json> RegistryService::dispatch(const std::string& m, const json& p, co
       ENCLAVE_TRY(approve(*s, audited, *expires, now));
       event["type"] = "registry.site.approved";
       event["details"] = {{"previous_state", previous},
-                          {"audited_at", format_time(audited)},
-                          {"expires_at", format_time(*expires)}};
+                          {"audited_at", format_rfc3339(audited)},
+                          {"expires_at", format_rfc3339(*expires)}};
     } else {
       auto reason = text_param(p, "reason", kMaxReason, false);
       if (!reason) return error_of(reason);
@@ -594,8 +594,8 @@ Expected<json> RegistryService::dispatch(const std::string& m, const json& p, co
     if (!until) return error_of(until);
     if (*until <= *from) {
       return fail(Errc::kInvalidArgument, "project " + *id + ": valid_until " +
-                                              format_time(*until) + " is not after valid_from " +
-                                              format_time(*from));
+                                              format_rfc3339(*until) + " is not after valid_from " +
+                                              format_rfc3339(*from));
     }
     auto existing = find_project(db, *id);
     if (!existing) return error_of(existing);
@@ -603,8 +603,8 @@ Expected<json> RegistryService::dispatch(const std::string& m, const json& p, co
     Project pr{*id, *title, *from, *until, {}, {}};
     event["type"] = "registry.project.added";
     event["details"] = {{"title", pr.title},
-                        {"valid_from", format_time(pr.valid_from)},
-                        {"valid_until", format_time(pr.valid_until)}};
+                        {"valid_from", format_rfc3339(pr.valid_from)},
+                        {"valid_until", format_rfc3339(pr.valid_until)}};
     ENCLAVE_TRY(change(event, [&] { return store_.insert_project(pr, now); }));
     return project_json(pr, now);
   }
@@ -708,7 +708,7 @@ Expected<json> RegistryService::dispatch(const std::string& m, const json& p, co
       if (awaiting && now < approval_expiry(**current, window)) {
         return fail(Errc::kConflict, "the enrolment of " + *user_id + " on device " + *device_id +
                                          " is already approved, awaiting its print until " +
-                                         format_time(approval_expiry(**current, window)));
+                                         format_rfc3339(approval_expiry(**current, window)));
       }
       const bool re_enrolment = current->has_value();
       Enrolment e = re_enrolment ? **current : Enrolment{};
@@ -721,9 +721,9 @@ Expected<json> RegistryService::dispatch(const std::string& m, const json& p, co
       event["details"] = {{"user", *user_id},
                           {"approver", *approver_id},
                           {"re_enrolment", re_enrolment},
-                          {"expires_at", format_time(approval_expiry(e, window))}};
+                          {"expires_at", format_rfc3339(approval_expiry(e, window))}};
       if (awaiting) {
-        event["details"]["expired_approval_at"] = format_time((*current)->approved_at);
+        event["details"]["expired_approval_at"] = format_rfc3339((*current)->approved_at);
       }
       ENCLAVE_TRY(change(event, [&]() -> Status {
         if (re_enrolment) return store_.update_enrolment(e);
@@ -752,7 +752,7 @@ Expected<json> RegistryService::dispatch(const std::string& m, const json& p, co
     if (const TimePoint expiry = approval_expiry(**current, window); now >= expiry) {
       secure_wipe(print->data(), print->size());
       return fail(Errc::kPermission, "the enrolment approval of " + *user_id + " on " + *device_id +
-                                         " expired at " + format_time(expiry) +
+                                         " expired at " + format_rfc3339(expiry) +
                                          "; a steward must approve again");
     }
     std::array<std::uint8_t, 16> random_id{};

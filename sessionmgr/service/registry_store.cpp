@@ -152,8 +152,8 @@ Expected<User> read_user(store::Database& db, const store::Statement& s) {
   u.id = text(s, 0);
   u.name = text(s, 1);
   u.disabled = s.column_int64(2) != 0;
-  u.created_at = from_ms(s.column_int64(3));
-  u.updated_at = from_ms(s.column_int64(4));
+  u.created_at = from_unix_ms(s.column_int64(3));
+  u.updated_at = from_unix_ms(s.column_int64(4));
   auto roles = strings(db, "SELECT role FROM user_roles WHERE user = ?1", u.id);
   if (!roles) return error_of(roles);
   for (const auto& r : *roles) {
@@ -189,8 +189,8 @@ Expected<Site> read_site(store::Database& db, const store::Statement& s) {
   site.state = *state;
   site.approved_at = optional_time(s, 5);
   site.approval_expires = optional_time(s, 6);
-  site.created_at = from_ms(s.column_int64(7));
-  site.updated_at = from_ms(s.column_int64(8));
+  site.created_at = from_unix_ms(s.column_int64(7));
+  site.updated_at = from_unix_ms(s.column_int64(8));
   auto pools =
       strings(db, "SELECT network FROM site_pools WHERE site = ?1 ORDER BY network", site.id);
   if (!pools) return error_of(pools);
@@ -236,7 +236,7 @@ Expected<std::vector<Device>> query_devices(store::Database& db, bool with_pem,
     auto state = device_state_from_name(s.column_text(6));
     if (!state) return fail(corrupt(db, "device " + d.id + " has an unknown state"));
     d.state = *state;
-    d.created_at = from_ms(s.column_int64(7));
+    d.created_at = from_unix_ms(s.column_int64(7));
     d.revoked_at = optional_time(s, 8);
     d.revoke_reason = text(s, 9);
     return d;
@@ -255,8 +255,8 @@ Expected<std::vector<Project>> query_projects(store::Database& db, std::string_v
     Project p;
     p.id = text(s, 0);
     p.title = text(s, 1);
-    p.valid_from = from_ms(s.column_int64(2));
-    p.valid_until = from_ms(s.column_int64(3));
+    p.valid_from = from_unix_ms(s.column_int64(2));
+    p.valid_until = from_unix_ms(s.column_int64(3));
     auto members = strings(db, "SELECT user FROM project_members WHERE project = ?1", p.id);
     if (!members) return error_of(members);
     p.members.insert(members->begin(), members->end());
@@ -288,7 +288,7 @@ Expected<std::vector<Enrolment>> query_enrolments(store::Database& db, std::stri
     if (!state) return fail(corrupt(db, "enrolment " + std::to_string(e.id) + " has no state"));
     e.state = *state;
     e.approved_by = text(s, 4);
-    e.approved_at = from_ms(s.column_int64(5));
+    e.approved_at = from_unix_ms(s.column_int64(5));
     e.enrolled_at = optional_time(s, 6);
     e.revoked_at = optional_time(s, 7);
     e.print_id = text(s, 8);
@@ -471,7 +471,7 @@ Status RegistryStore::insert_user(const User& u) {
                   "VALUES (?1, ?2, ?3, ?4, ?5)",
                   [&](store::Statement& s) {
                     s.bind(1, u.id).bind(2, u.name).bind(3, std::int64_t{u.disabled ? 1 : 0});
-                    s.bind(4, to_ms(u.created_at)).bind(5, to_ms(u.updated_at));
+                    s.bind(4, to_unix_ms(u.created_at)).bind(5, to_unix_ms(u.updated_at));
                   }));
   return insert_roles(db_, u);
 }
@@ -480,7 +480,7 @@ Status RegistryStore::update_user(const User& u) {
   ENCLAVE_TRY(run(db_, "UPDATE users SET name = ?2, disabled = ?3, updated_ms = ?4 WHERE id = ?1",
                   [&](store::Statement& s) {
                     s.bind(1, u.id).bind(2, u.name).bind(3, std::int64_t{u.disabled ? 1 : 0});
-                    s.bind(4, to_ms(u.updated_at));
+                    s.bind(4, to_unix_ms(u.updated_at));
                   }));
   ENCLAVE_TRY(changed_one(db_, "user " + u.id));
   ENCLAVE_TRY(run(db_, "DELETE FROM user_roles WHERE user = ?1",
@@ -513,7 +513,7 @@ Status RegistryStore::insert_site(const Site& site) {
   st->bind(5, std::string_view(site_state_name(site.state)));
   bind_optional(*st, 6, site.approved_at);
   bind_optional(*st, 7, site.approval_expires);
-  st->bind(8, to_ms(site.created_at)).bind(9, to_ms(site.updated_at));
+  st->bind(8, to_unix_ms(site.created_at)).bind(9, to_unix_ms(site.updated_at));
   ENCLAVE_TRY(st->run());
   for (const auto& pool : site.pools) {
     ENCLAVE_TRY(run(db_, "INSERT INTO site_pools (site, network) VALUES (?1, ?2)",
@@ -530,7 +530,7 @@ Status RegistryStore::update_site(const Site& site) {
   st->bind(1, site.id).bind(2, std::string_view(site_state_name(site.state)));
   bind_optional(*st, 3, site.approved_at);
   bind_optional(*st, 4, site.approval_expires);
-  st->bind(5, to_ms(site.updated_at));
+  st->bind(5, to_unix_ms(site.updated_at));
   ENCLAVE_TRY(st->run());
   return changed_one(db_, "site " + site.id);
 }
@@ -542,16 +542,17 @@ Status RegistryStore::insert_device(const Device& d) {
   if (!st) return error_of(st);
   st->bind(1, d.id).bind(2, d.site).bind(3, d.certificate_pem).bind(4, d.certificate_sha256);
   st->bind(5, d.serial).bind(6, ByteSpan(d.public_key));
-  st->bind(7, std::string_view(device_state_name(d.state))).bind(8, to_ms(d.created_at));
+  st->bind(7, std::string_view(device_state_name(d.state))).bind(8, to_unix_ms(d.created_at));
   return st->run();
 }
 
 Expected<int> RegistryStore::revoke_device(std::string_view id, const std::string& reason,
                                            TimePoint now) {
-  ENCLAVE_TRY(run(db_,
-                  "UPDATE devices SET state = 'revoked', revoked_ms = ?2, revoke_reason = ?3 "
-                  "WHERE id = ?1 AND state = 'active'",
-                  [&](store::Statement& s) { s.bind(1, id).bind(2, to_ms(now)).bind(3, reason); }));
+  ENCLAVE_TRY(
+      run(db_,
+          "UPDATE devices SET state = 'revoked', revoked_ms = ?2, revoke_reason = ?3 "
+          "WHERE id = ?1 AND state = 'active'",
+          [&](store::Statement& s) { s.bind(1, id).bind(2, to_unix_ms(now)).bind(3, reason); }));
   ENCLAVE_TRY(changed_one(db_, "active device " + std::string(id)));
   auto live = query_enrolments(db_, "WHERE device = ?1 AND state <> 'revoked'", {id});
   if (!live) return error_of(live);
@@ -570,8 +571,8 @@ Status RegistryStore::insert_project(const Project& p, TimePoint now) {
                   "INSERT INTO projects (id, title, valid_from_ms, valid_until_ms, created_ms) "
                   "VALUES (?1, ?2, ?3, ?4, ?5)",
                   [&](store::Statement& s) {
-                    s.bind(1, p.id).bind(2, p.title).bind(3, to_ms(p.valid_from));
-                    s.bind(4, to_ms(p.valid_until)).bind(5, to_ms(now));
+                    s.bind(1, p.id).bind(2, p.title).bind(3, to_unix_ms(p.valid_from));
+                    s.bind(4, to_unix_ms(p.valid_until)).bind(5, to_unix_ms(now));
                   }));
   for (const auto& user : p.members) ENCLAVE_TRY(set_member(p.id, user, true));
   for (const auto& c : p.compartments) ENCLAVE_TRY(grant(p.id, c));
@@ -600,7 +601,7 @@ Expected<std::int64_t> RegistryStore::insert_enrolment(const Enrolment& e) {
       "revoked_ms, print_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
   if (!st) return error_of(st);
   st->bind(1, e.user).bind(2, e.device).bind(3, std::string_view(enrolment_state_name(e.state)));
-  st->bind(4, e.approved_by).bind(5, to_ms(e.approved_at));
+  st->bind(4, e.approved_by).bind(5, to_unix_ms(e.approved_at));
   bind_optional(*st, 6, e.enrolled_at);
   bind_optional(*st, 7, e.revoked_at);
   st->bind(8, e.print_id);
@@ -614,7 +615,7 @@ Status RegistryStore::update_enrolment(const Enrolment& e) {
       "revoked_ms = ?6, print_id = ?7 WHERE id = ?1");
   if (!st) return error_of(st);
   st->bind(1, e.id).bind(2, std::string_view(enrolment_state_name(e.state)));
-  st->bind(3, e.approved_by).bind(4, to_ms(e.approved_at));
+  st->bind(3, e.approved_by).bind(4, to_unix_ms(e.approved_at));
   bind_optional(*st, 5, e.enrolled_at);
   bind_optional(*st, 6, e.revoked_at);
   st->bind(7, e.print_id);
@@ -627,7 +628,7 @@ Status RegistryStore::insert_print(std::string_view print_id, std::int64_t enrol
   return run(db_,
              "INSERT INTO prints (id, enrolment, ciphertext, created_ms) VALUES (?1, ?2, ?3, ?4)",
              [&](store::Statement& s) {
-               s.bind(1, print_id).bind(2, enrolment).bind(3, ciphertext).bind(4, to_ms(now));
+               s.bind(1, print_id).bind(2, enrolment).bind(3, ciphertext).bind(4, to_unix_ms(now));
              });
 }
 
@@ -635,7 +636,7 @@ Expected<int> RegistryStore::revoke_prints(std::int64_t enrolment, TimePoint now
   ENCLAVE_TRY(run(db_,
                   "UPDATE prints SET ciphertext = NULL, revoked_ms = ?2 "
                   "WHERE enrolment = ?1 AND revoked_ms IS NULL",
-                  [&](store::Statement& s) { s.bind(1, enrolment).bind(2, to_ms(now)); }));
+                  [&](store::Statement& s) { s.bind(1, enrolment).bind(2, to_unix_ms(now)); }));
   return db_.changes();
 }
 
@@ -644,7 +645,7 @@ Expected<std::vector<Site>> RegistryStore::unnoted_lapses(TimePoint now) {
                         " FROM sites WHERE state = 'approved' AND lapse_noted = 0 AND "
                         "expires_ms <= ?1 ORDER BY id");
   if (!st) return error_of(st);
-  st->bind(1, to_ms(now));
+  st->bind(1, to_unix_ms(now));
   return rows<Site>(*st, [&](const store::Statement& s) { return read_site(db_, s); });
 }
 

@@ -418,7 +418,7 @@ Expected<nlohmann::json> SessionService::issue(const IssueRequest& request, cons
   audited.device = request.device;
   auto recorded = deps_.audit->append_sync(event(
       "ticket.issued", "success", &audited,
-      {{"by", by}, {"kind", kind}, {"source", source}, {"expires_at", format_time(expires)}}));
+      {{"by", by}, {"kind", kind}, {"source", source}, {"expires_at", format_rfc3339(expires)}}));
   if (!recorded) {
     secure_wipe(ticket.data(), ticket.size());
     Error e{Errc::kUnavailable,
@@ -451,7 +451,7 @@ Expected<nlohmann::json> SessionService::issue(const IssueRequest& request, cons
     ENCLAVE_TRY(store_.insert_ticket({hash, s.id, source, issued, expires, false}));
     auto desktop = desktop_json_locked(s);
     result = {{"ticket", ticket},
-              {"expires_at", format_time(expires)},
+              {"expires_at", format_rfc3339(expires)},
               {"session_id", s.id},
               {"compartment", s.compartment},
               {"resumed", plan.kind == IssuePlan::Kind::kResume},
@@ -632,7 +632,7 @@ Status SessionService::disconnected(const std::string& session_id, const std::st
       audit(event("session.disconnected", "info", &session,
                   {{"reason", reason},
                    {"bytes", totals ? *totals : nlohmann::json::object()},
-                   {"grace_until", format_time(*session.grace_until)}}));
+                   {"grace_until", format_rfc3339(*session.grace_until)}}));
     }
   }
   if (release) finish(std::move(*release));
@@ -653,12 +653,12 @@ Expected<nlohmann::json> SessionService::list(bool include_ended) {
                           {"tier", s.tier},
                           {"desktop", s.desktop_id},
                           {"state", state_name(s.state)},
-                          {"created_at", format_time(s.created_at)},
-                          {"started_at", s.started_at ? format_time(*s.started_at) : ""},
-                          {"updated_at", format_time(s.updated_at)}};
-    if (s.grace_until) row["grace_until"] = format_time(*s.grace_until);
+                          {"created_at", format_rfc3339(s.created_at)},
+                          {"started_at", s.started_at ? format_rfc3339(*s.started_at) : ""},
+                          {"updated_at", format_rfc3339(s.updated_at)}};
+    if (s.grace_until) row["grace_until"] = format_rfc3339(*s.grace_until);
     if (s.ended_at) {
-      row["ended_at"] = format_time(*s.ended_at);
+      row["ended_at"] = format_rfc3339(*s.ended_at);
       row["end_reason"] = s.end_reason;
     }
     out.push_back(std::move(row));

@@ -77,9 +77,9 @@ Session read_session(const store::Statement& s) {
   out.tier = std::string(s.column_text(5));
   out.desktop_id = std::string(s.column_text(6));
   out.state = state_from_name(s.column_text(7)).value_or(SessionState::kEnded);
-  out.created_at = from_ms(s.column_int64(8));
+  out.created_at = from_unix_ms(s.column_int64(8));
   out.started_at = optional_time(s, 9);
-  out.updated_at = from_ms(s.column_int64(10));
+  out.updated_at = from_unix_ms(s.column_int64(10));
   out.grace_until = optional_time(s, 11);
   out.ended_at = optional_time(s, 12);
   out.end_reason = std::string(s.column_text(13));
@@ -125,9 +125,9 @@ Status SessionStore::insert_session(const Session& s) {
   if (!st) return error_of(st);
   st->bind(1, s.id).bind(2, s.user).bind(3, s.device).bind(4, s.source).bind(5, s.compartment);
   st->bind(6, s.tier).bind(7, s.desktop_id).bind(8, std::string_view(state_name(s.state)));
-  st->bind(9, to_ms(s.created_at));
+  st->bind(9, to_unix_ms(s.created_at));
   bind_optional(*st, 10, s.started_at);
-  st->bind(11, to_ms(s.updated_at));
+  st->bind(11, to_unix_ms(s.updated_at));
   bind_optional(*st, 12, s.grace_until);
   bind_optional(*st, 13, s.ended_at);
   st->bind(14, s.end_reason).bind(15, std::int64_t{s.connects});
@@ -148,7 +148,7 @@ Status SessionStore::update_session(const Session& s) {
   st->bind(1, s.id).bind(2, s.device).bind(3, s.source).bind(4, s.desktop_id);
   st->bind(5, std::string_view(state_name(s.state)));
   bind_optional(*st, 6, s.started_at);
-  st->bind(7, to_ms(s.updated_at));
+  st->bind(7, to_unix_ms(s.updated_at));
   bind_optional(*st, 8, s.grace_until);
   bind_optional(*st, 9, s.ended_at);
   st->bind(10, s.end_reason).bind(11, std::int64_t{s.connects});
@@ -225,8 +225,8 @@ Status SessionStore::insert_ticket(const StoredTicket& t) {
       "INSERT INTO tickets (hash, session_id, source, issued_ms, expires_ms, used) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
   if (!st) return error_of(st);
-  st->bind(1, t.hash).bind(2, t.session_id).bind(3, t.source).bind(4, to_ms(t.issued_at));
-  st->bind(5, to_ms(t.expires_at)).bind(6, std::int64_t{t.used ? 1 : 0});
+  st->bind(1, t.hash).bind(2, t.session_id).bind(3, t.source).bind(4, to_unix_ms(t.issued_at));
+  st->bind(5, to_unix_ms(t.expires_at)).bind(6, std::int64_t{t.used ? 1 : 0});
   return st->run();
 }
 
@@ -242,8 +242,8 @@ Expected<std::optional<StoredTicket>> SessionStore::ticket(const std::string& ha
   t.hash = std::string(st->column_text(0));
   t.session_id = std::string(st->column_text(1));
   t.source = std::string(st->column_text(2));
-  t.issued_at = from_ms(st->column_int64(3));
-  t.expires_at = from_ms(st->column_int64(4));
+  t.issued_at = from_unix_ms(st->column_int64(3));
+  t.expires_at = from_unix_ms(st->column_int64(4));
   t.used = st->column_int64(5) != 0;
   return std::optional<StoredTicket>(std::move(t));
 }
@@ -251,7 +251,7 @@ Expected<std::optional<StoredTicket>> SessionStore::ticket(const std::string& ha
 Expected<bool> SessionStore::mark_used(const std::string& hash, TimePoint now) {
   auto st = db_.prepare("UPDATE tickets SET used = 1, used_ms = ?2 WHERE hash = ?1 AND used = 0");
   if (!st) return error_of(st);
-  st->bind(1, hash).bind(2, to_ms(now));
+  st->bind(1, hash).bind(2, to_unix_ms(now));
   ENCLAVE_TRY(st->run());
   return db_.changes() == 1;
 }
@@ -260,7 +260,7 @@ Status SessionStore::expire_tickets(const std::string& session_id, TimePoint now
   auto st = db_.prepare(
       "UPDATE tickets SET expires_ms = min(expires_ms, ?2) WHERE session_id = ?1 AND used = 0");
   if (!st) return error_of(st);
-  st->bind(1, session_id).bind(2, to_ms(now));
+  st->bind(1, session_id).bind(2, to_unix_ms(now));
   return st->run();
 }
 
@@ -272,13 +272,13 @@ Expected<std::optional<TimePoint>> SessionStore::unused_ticket_expiry(
   auto row = st->step();
   if (!row) return error_of(row);
   if (!*row || st->column_is_null(0)) return std::optional<TimePoint>();
-  return std::optional<TimePoint>(from_ms(st->column_int64(0)));
+  return std::optional<TimePoint>(from_unix_ms(st->column_int64(0)));
 }
 
 Expected<int> SessionStore::delete_tickets_expired_before(TimePoint before) {
   auto st = db_.prepare("DELETE FROM tickets WHERE expires_ms < ?1");
   if (!st) return error_of(st);
-  st->bind(1, to_ms(before));
+  st->bind(1, to_unix_ms(before));
   ENCLAVE_TRY(st->run());
   return db_.changes();
 }

@@ -231,8 +231,8 @@ TEST(PlanIssue, BadRequests) {
 }
 
 TEST(Time, FormatsRfc3339) {
-  EXPECT_EQ(format_time(kFriday0800Utc), "2027-01-15T08:00:00Z");
-  EXPECT_EQ(from_ms(to_ms(kFriday0800Utc + 1500ms)), kFriday0800Utc + 1500ms);
+  EXPECT_EQ(format_rfc3339(kFriday0800Utc), "2027-01-15T08:00:00Z");
+  EXPECT_EQ(from_unix_ms(to_unix_ms(kFriday0800Utc + 1500ms)), kFriday0800Utc + 1500ms);
   EXPECT_EQ(state_from_name("disconnected"), SessionState::kDisconnected);
   EXPECT_FALSE(state_from_name("paused"));
 }

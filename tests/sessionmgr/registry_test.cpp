@@ -187,9 +187,9 @@ TEST(Enrolments, AStewardWhoIsNotTheUserApproves) {
 }
 
 TEST(Times, DatesAndRfc3339) {
-  EXPECT_EQ(format_time(at("2027-03-31")), "2027-03-31T00:00:00Z");
-  EXPECT_EQ(format_time(at("2027-03-31T12:34:56Z")), "2027-03-31T12:34:56Z");
-  EXPECT_EQ(format_time(at("2028-02-29")), "2028-02-29T00:00:00Z");
+  EXPECT_EQ(format_rfc3339(at("2027-03-31")), "2027-03-31T00:00:00Z");
+  EXPECT_EQ(format_rfc3339(at("2027-03-31T12:34:56Z")), "2027-03-31T12:34:56Z");
+  EXPECT_EQ(format_rfc3339(at("2028-02-29")), "2028-02-29T00:00:00Z");
   for (const char* bad :
        {"2027-02-29", "2027-13-01", "2027-3-31", "2027-03-31T24:00:00Z", "2027-03-31T12:00:00",
         "2027-03-31 12:00:00Z", "20270331", "", "2027-03-31T12:00:00+09:00", "2027-03-3a"}) {

@@ -193,7 +193,7 @@ TEST_F(Service, IssueThenRedeemOnceFromTheBoundAddress) {
   EXPECT_EQ(t["gateway"], "gw.example:3390");
   EXPECT_EQ(t["desktop"]["host"], "127.0.0.1");
   EXPECT_EQ(t["desktop"]["port"], 40001);
-  EXPECT_EQ(t["expires_at"], format_time(now_ + 60s));
+  EXPECT_EQ(t["expires_at"], format_rfc3339(now_ + 60s));
   const std::string id = t["session_id"];
   EXPECT_EQ(state_of(*s, id), "issued");
   ASSERT_EQ(audit_.of_type("ticket.issued").size(), 1u);
