@@ -408,6 +408,33 @@ TEST_F(ExportEndToEnd, LinksExpireAndKeysRotateAndDestroy) {
   EXPECT_TRUE(services_->wait_event("export.project.destroyed", "p-1"));
 }
 
+// A released table enters the project's ledger, and the engine checks later requests of the
+// project against it: a table that differs from the released one by a small group fails.
+TEST_F(ExportEndToEnd, LaterRequestsAreCheckedAgainstTheProjectsReleases) {
+  auto s = session("ana", "claims");
+  put(s, "outpatients_by_region.csv");
+  auto first = ok("export.submit", {{"token", s.token},
+                                    {"files", {"outpatients_by_region.csv"}},
+                                    {"justification", "Table 1"}})
+                   .value("request", "");
+  ASSERT_EQ(checked(s, first)["state"], "waiting_review");
+  ok("export.decide", {{"as", "steve"}, {"request", first}, {"file", 0}, {"decision", "approve"}});
+  state_of(first, "steve", "released");
+
+  // Alone the adults' table passes (the tools' tests show it); after the release it does not.
+  put(s, "outpatients_adults_by_region.csv");
+  auto later = ok("export.submit", {{"token", s.token},
+                                    {"files", {"outpatients_adults_by_region.csv"}},
+                                    {"justification", "Table 1, adults only"}})
+                   .value("request", "");
+  auto r = checked(s, later);
+  ASSERT_EQ(r["files"][0]["outcome"], "fail") << r.dump();
+  auto shown = ok("export.show", {{"as", "steve"}, {"request", later}});
+  const std::string report = shown["files"][0]["report"].dump();
+  EXPECT_THAT(report, HasSubstr("differencing"));
+  EXPECT_THAT(report, HasSubstr("Akita"));
+}
+
 // Listings come in pages that always fit one answer: "total" counts the whole queue, "next"
 // names where the next page starts; justifications are cut in the list and whole in show.
 TEST_F(ExportEndToEnd, TheQueueComesInPages) {
