@@ -48,7 +48,19 @@ stop_all() {
   done
 }
 trap stop_all EXIT INT TERM
+# A socket file left by a daemon that did not stop cleanly would look like a ready daemon:
+# removed first, unless something still answers on it.
+clear_stale_socket() {  # clear_stale_socket PATH
+  [[ -S $1 ]] || return 0
+  if python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' \
+    "$1" 2>/dev/null; then
+    echo "something is already serving at $1 (is ./scripts/run.sh running?)" >&2
+    exit 1
+  fi
+  rm -f "$1"
+}
 start() {  # start NAME SOCKET
+  clear_stale_socket "$ENCLAVE_STATE_DIR/run/$2"
   "$1" run &
   pids+=($!)
   for _ in $(seq 100); do

@@ -209,6 +209,9 @@ class Listener : public std::enable_shared_from_this<Listener> {
   std::condition_variable calls_done_;
   bool started_ = false;
   bool stopped_ = false;
+  // The socket file this listener put in place (bind_socket), removed again by stop() unless
+  // another server has replaced it since.
+  std::optional<std::pair<dev_t, ino_t>> socket_file_;
   std::size_t calls_in_progress_ = 0;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;
 };
@@ -665,6 +668,8 @@ Status Listener::bind_socket() {
     ec.assign(errno, boost::system::system_category());
     return failed("move into place the");
   }
+  struct stat placed {};
+  if (::lstat(path_.c_str(), &placed) == 0) socket_file_.emplace(placed.st_dev, placed.st_ino);
   return {};
 }
 
@@ -698,6 +703,13 @@ void Listener::stop() {
     std::unique_lock lock(mutex_);
     if (!stopped_) {
       stopped_ = true;
+      // A clean stop leaves no socket file behind: whoever waits for the path next waits for
+      // the next server, not for a file that refuses.
+      struct stat current {};
+      if (socket_file_ && ::lstat(path_.c_str(), &current) == 0 &&
+          std::pair(current.st_dev, current.st_ino) == *socket_file_) {
+        ::unlink(path_.c_str());
+      }
       for (auto& [raw, weak] : connections_) {
         if (auto connection = weak.lock()) open.push_back(std::move(connection));
       }

@@ -699,6 +699,27 @@ TEST_F(IpcTest, TheSocketPathAppearsOnlyOnceItAccepts) {
   }
 }
 
+TEST_F(IpcTest, StopRemovesItsOwnSocketFileAndNoOtherServers) {
+  start(options());
+  ASSERT_TRUE(fs::is_socket(path_));
+  server_->stop();
+  EXPECT_FALSE(fs::exists(path_));
+
+  // A server whose path was taken over by a newer one leaves the newer one's file alone.
+  Server first(io_, options(), handler_);
+  ASSERT_TRUE(first.start().has_value());
+  fs::remove(path_);  // as an operator clearing it would
+  Server second(io_, options(), handler_);
+  ASSERT_TRUE(second.start().has_value());
+  first.stop();
+  EXPECT_TRUE(fs::is_socket(path_));
+  auto client = Client::connect(path_);
+  ASSERT_TRUE(client.has_value()) << client.error().describe();
+  EXPECT_TRUE(client->call("test.echo", {}).has_value());
+  second.stop();
+  EXPECT_FALSE(fs::exists(path_));
+}
+
 TEST_F(IpcTest, RegularFileAtTheSocketPathIsNotReplaced) {
   std::ofstream(path_) << "precious";
   Server server(io_, options(), handler_);
