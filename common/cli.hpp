@@ -50,7 +50,6 @@ class TextTable {
   explicit TextTable(std::vector<std::string> headers) : headers_(std::move(headers)) {}
   void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
   bool empty() const { return rows_.empty(); }
-  std::size_t size() const { return rows_.size(); }
   void print(std::ostream& out) const;
 
  private:

@@ -216,13 +216,7 @@ void add_queue(CLI::App& group, Context& ctx) {
                    view::cut(field(q, "justification"), 40)});
       }
       print_table(table, "no requests waiting");
-      // A page of a longer queue: how many in all, and how to see the next page.
-      const std::size_t shown = r.value("requests", json::array()).size();
-      const std::size_t total = r.value("total", shown);
-      if (r.contains("next")) {
-        std::cout << shown << " of " << total << " requests; the next page: --after "
-                  << field(r, "next") << "\n";
-      }
+      view::print_next_page(std::cout, r);
     });
   });
 }

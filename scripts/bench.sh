@@ -59,6 +59,17 @@ started() {  # started PATH: waits for a socket or file the last started process
   echo "timed out waiting for $1" >&2
   exit 1
 }
+alive() {  # alive PID...: a benchmark's figures count only if its processes lived to the end
+  for p in "$@"; do kill -0 "$p" || { echo "process $p died during the benchmark" >&2; exit 1; }; done
+}
+warnings() {  # warnings NAME...: what each enclave-NAME logged ($work/NAME.log), most frequent first
+  for log in "$@"; do
+    if [[ -s $work/$log.log ]]; then
+      echo "enclave-$log warnings (count, message):"
+      sed 's/^[^ ]* [^ ]* //' "$work/$log.log" | sort | uniq -c | sort -rn | head -5
+    fi
+  done
+}
 
 # ---- The RDP relay: enclave-gatewayd against HAProxy doing the same work (TLS terminated from
 # the client, TLS again to the desktop, one thread), both pinned to CPU 0; the load tool (clients
@@ -188,14 +199,11 @@ CFG
 
   echo "-- summary (load average now $(cut -d' ' -f1-3 /proc/loadavg))"
   "$bin/relay_load" summary --dir "$results"
-  for p in $gw_pid $ha_pid; do kill -0 $p || { echo "relay process $p died" >&2; exit 1; }; done
+  alive $gw_pid $ha_pid
   kill -TERM "${pids[0]}"
   wait "${pids[0]}" || true
   echo "sink: $(tail -1 "$work/sink.out")"
-  if [[ -s $work/gatewayd.log ]]; then
-    echo "enclave-gatewayd warnings (count, message):"
-    sed 's/^[^ ]* [^ ]* //' "$work/gatewayd.log" | sort | uniq -c | sort -rn | head -5
-  fi
+  warnings gatewayd
 )
 if [[ $what == all || $what == relay || $what == relay-throughput ]]; then
   relay_bench "$@"
@@ -335,15 +343,8 @@ TOML
 
   echo "-- summary (load average now $(cut -d' ' -f1-3 /proc/loadavg))"
   "$bin/login_load" summary --dir "$results"
-  for p in $gw_pid $sessiond_pid $auditd_pid; do
-    kill -0 "$p" || { echo "service process $p died" >&2; exit 1; }
-  done
-  for log in gatewayd sessiond auditd; do
-    if [[ -s $work/$log.log ]]; then
-      echo "enclave-$log warnings (count, message):"
-      sed 's/^[^ ]* [^ ]* //' "$work/$log.log" | sort | uniq -c | sort -rn | head -5
-    fi
-  done
+  alive $gw_pid $sessiond_pid $auditd_pid
+  warnings gatewayd sessiond auditd
 )
 if [[ $what == all || $what == login ]]; then
   login_bench "$@"
@@ -460,13 +461,8 @@ TOML
 
   echo "-- summary (load average now $(cut -d' ' -f1-3 /proc/loadavg))"
   "$bin/export_load" summary --dir "$results"
-  for p in "${pids[@]}"; do kill -0 "$p" || { echo "service process $p died" >&2; exit 1; }; done
-  for log in exportd sessiond auditd; do
-    if [[ -s $work/$log.log ]]; then
-      echo "enclave-$log warnings (count, message):"
-      sed 's/^[^ ]* [^ ]* //' "$work/$log.log" | sort | uniq -c | sort -rn | head -5
-    fi
-  done
+  alive "${pids[@]}"
+  warnings exportd sessiond auditd
 )
 if [[ $what == all || $what == export ]]; then
   export_bench "$@"

@@ -193,11 +193,7 @@ void print_requests(const json& answer) {
   } else {
     table.print(std::cout);
   }
-  if (answer.contains("next")) {
-    std::cout << table.size() << " of " << answer.value("total", table.size())
-              << " requests; the next page: enclave-export status --after " << field(answer, "next")
-              << "\n";
-  }
+  exportview::print_next_page(std::cout, answer);
 }
 
 void print_answer(const Options& options, const json& answer,

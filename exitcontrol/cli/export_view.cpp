@@ -32,6 +32,13 @@ void print_line(std::ostream& out, std::string_view label, std::string_view valu
   out << text << '\n';
 }
 
+void print_next_page(std::ostream& out, const json& answer) {
+  if (!answer.contains("next")) return;
+  const std::size_t shown = answer.value("requests", json::array()).size();
+  out << shown << " of " << answer.value("total", shown) << " requests; the next page: --after "
+      << field(answer, "next") << "\n";
+}
+
 std::string cut(std::string_view text, std::size_t width) {
   std::string flat(text);
   for (char& c : flat) {

@@ -18,6 +18,10 @@ namespace enclave::exitcontrol::exportview {
 // text cut to at most width display columns, "…" marking the cut; line breaks become spaces.
 std::string cut(std::string_view text, std::size_t width);
 
+// Under one page of a longer list of requests (an answer with "next"): how many there are in
+// all, and the option that shows the next page. Nothing for a whole list.
+void print_next_page(std::ostream& out, const nlohmann::json& answer);
+
 // The engine's one-line summary in object["summary"] ("fail; threshold: 4 cells may need
 // suppressing"), without ACRO's trailing separator.
 std::string engine_summary(const nlohmann::json& object);

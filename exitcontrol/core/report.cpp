@@ -178,7 +178,9 @@ nlohmann::json sdc_json(const FileReport& file, Omitted& omitted) {
 nlohmann::json outcome_json(const FileReport& file, Omitted& omitted) {
   nlohmann::json out = nlohmann::json::object();
   if (file.type != OutputType::kTable) return out;
-  std::vector<std::string> trips(file.grid.row.size());
+  // The flagged cells only, in cell order: a table of millions of cells that passes costs
+  // nothing here when its passing cells are left out.
+  std::map<std::size_t, std::string> trips;
   for (const auto& f : file.findings) {
     std::string name = acro_rule_name(f.rule);
     std::string& text = trips[f.cell];
@@ -186,19 +188,29 @@ nlohmann::json outcome_json(const FileReport& file, Omitted& omitted) {
     if (text.find(name + "; ") == std::string::npos) text += name + "; ";
   }
   std::size_t listed = 0;
-  for (std::size_t cell = 0; cell < trips.size(); ++cell) {
-    if (trips[cell].empty() && !omitted.limits.ok_cells) {
-      ++omitted.ok_cells;
-      continue;
-    }
+  auto list = [&](std::size_t cell, std::string text) {
     if (listed == omitted.limits.max_cells) {
       ++omitted.cells;
-      continue;
+      return;
     }
     ++listed;
     const std::string& column = file.grid.column_labels[file.grid.column[cell]];
     const std::string& row = file.grid.row_labels[file.grid.row[cell]];
-    out[column][row] = trips[cell].empty() ? std::string("ok") : std::move(trips[cell]);
+    out[column][row] = std::move(text);
+  };
+  if (!omitted.limits.ok_cells) {
+    omitted.ok_cells += file.grid.row.size() - trips.size();
+    for (auto& [cell, text] : trips) list(cell, std::move(text));
+    return out;
+  }
+  auto flagged = trips.begin();
+  for (std::size_t cell = 0; cell < file.grid.row.size(); ++cell) {
+    if (flagged != trips.end() && flagged->first == cell) {
+      list(cell, std::move(flagged->second));
+      ++flagged;
+    } else {
+      list(cell, "ok");
+    }
   }
   return out;
 }

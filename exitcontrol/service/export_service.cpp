@@ -241,20 +241,15 @@ struct ExportService::Impl {
     }
     return {};
   }
-  // Refusals are recorded without holding the caller up.
-  void refused(const std::string& actor, const std::string& session, const std::string& action,
-               const std::string& object, const Error& error) {
+  // Records the refusal (without holding the caller up), then hands back the error for the
+  // method to return.
+  Unexpected<Error> refuse(const std::string& actor, const std::string& session,
+                           const std::string& action, const std::string& object, Error error) {
     json e = event("export.refused", "refused", actor, session, object,
                    {{"action", action}, {"reason", error.message}, {"code", errc_id(error.code)}});
     if (!deps.audit->append(std::move(e))) {
       spdlog::error("audit queue full: export.refused for {} not recorded", object);
     }
-  }
-
-  // Records the refusal, then hands back the error for the method to return.
-  Unexpected<Error> refuse(const std::string& actor, const std::string& session,
-                           const std::string& action, const std::string& object, Error error) {
-    refused(actor, session, action, object, error);
     return Unexpected<Error>{std::move(error)};
   }
 
@@ -750,7 +745,9 @@ Expected<json> ExportService::status(const json& params) {
   if (!params.contains("request")) {
     QueueFilter mine;
     mine.requester = who->user;
-    if (auto ok = page_params(params, mine); !ok) return error_of(ok);
+    if (auto ok = page_params(params, mine); !ok) {
+      return s.refuse(who->user, who->session_id, "status", "", ok.error());
+    }
     return s.page(std::move(mine));
   }
   auto id = request_param(params);
@@ -759,10 +756,9 @@ Expected<json> ExportService::status(const json& params) {
   auto r = s.load(*id);
   if (!r || r->requester != who->user) {
     // Someone else's request is as unknown as a missing one.
-    Error e{Errc::kNotFound,
-            "no export request " + review::request_label(*id) + " of " + who->user};
-    s.refused(who->user, who->session_id, "status", review::request_label(*id), e);
-    return Unexpected<Error>{std::move(e)};
+    return s.refuse(
+        who->user, who->session_id, "status", review::request_label(*id),
+        {Errc::kNotFound, "no export request " + review::request_label(*id) + " of " + who->user});
   }
   return request_json(*r, false);
 }
@@ -1088,8 +1084,7 @@ Expected<json> ExportService::releases(const std::string& user, bool machine_ope
   std::vector<std::string> projects;
   if (!project->empty()) {
     if (auto ok = may_release(*rights, user, machine_operator, *project, ""); !ok) {
-      s.refused(user, "", "releases", *project, ok.error());
-      return error_of(ok);
+      return s.refuse(user, "", "releases", *project, ok.error());
     }
     projects.push_back(*project);
   } else if (machine_operator || rights->operator_role) {

@@ -137,10 +137,30 @@ class ExportEndToEnd : public ::testing::Test {
   }
 
   void put(const Session& s, const std::string& example) {
-    fs::copy_file(kExamples / example, s.outbox / example);
+    const auto copy = fs::copy_options::overwrite_existing;
+    fs::copy_file(kExamples / example, s.outbox / example, copy);
     if (fs::exists(kExamples / (example + ".meta.toml"))) {
-      fs::copy_file(kExamples / (example + ".meta.toml"), s.outbox / (example + ".meta.toml"));
+      fs::copy_file(kExamples / (example + ".meta.toml"), s.outbox / (example + ".meta.toml"),
+                    copy);
     }
+  }
+
+  // A request for files already in the session's outbox: its id.
+  std::string submit(const Session& s, const std::vector<std::string>& files,
+                     const std::string& justification) {
+    return ok("export.submit",
+              {{"token", s.token}, {"files", files}, {"justification", justification}})
+        .value("request", "");
+  }
+
+  // An example table put in the outbox, requested, checked (it passes), approved by steve and
+  // released: the request as export.show gives it.
+  json released(const Session& s, const std::string& example, const std::string& justification) {
+    put(s, example);
+    const std::string id = submit(s, {example}, justification);
+    EXPECT_EQ(checked(s, id)["state"], "waiting_review");
+    ok("export.decide", {{"as", "steve"}, {"request", id}, {"file", 0}, {"decision", "approve"}});
+    return state_of(id, "steve", "released");
   }
 
   Expected<json> call(const std::string& method, json params) {
@@ -282,11 +302,7 @@ TEST_F(ExportEndToEnd, TwoStewardsRejectionAndException) {
   auto s = session("ana", "genomes");
   put(s, "outpatients_by_region.csv");
   put(s, "outpatients_by_region_age.csv");
-  auto id = ok("export.submit",
-               {{"token", s.token},
-                {"files", {"outpatients_by_region.csv", "outpatients_by_region_age.csv"}},
-                {"justification", "supplement"}})
-                .value("request", "");
+  auto id = submit(s, {"outpatients_by_region.csv", "outpatients_by_region_age.csv"}, "supplement");
   ASSERT_EQ(checked(s, id)["state"], "needs_analyst");
   auto bare = call("export.choose",
                    {{"token", s.token}, {"request", id}, {"file", 1}, {"action", "exception"}});
@@ -325,10 +341,7 @@ TEST_F(ExportEndToEnd, TwoStewardsRejectionAndException) {
 TEST_F(ExportEndToEnd, FourEyesOtherProjectsAndTamperingAreRefusedAndAudited) {
   auto s = session("sam", "claims");
   put(s, "outpatients_by_region.csv");
-  auto id = ok("export.submit", {{"token", s.token},
-                                 {"files", {"outpatients_by_region.csv"}},
-                                 {"justification", "Table 1"}})
-                .value("request", "");
+  auto id = submit(s, {"outpatients_by_region.csv"}, "Table 1");
   ASSERT_EQ(checked(s, id)["state"], "waiting_review");
   auto own =
       call("export.decide", {{"as", "sam"}, {"request", id}, {"file", 0}, {"decision", "approve"}});
@@ -372,14 +385,9 @@ TEST_F(ExportEndToEnd, FourEyesOtherProjectsAndTamperingAreRefusedAndAudited) {
 
 TEST_F(ExportEndToEnd, LinksExpireAndKeysRotateAndDestroy) {
   auto s = session("ana", "claims");
-  put(s, "outpatients_by_region.csv");
-  auto id = ok("export.submit", {{"token", s.token},
-                                 {"files", {"outpatients_by_region.csv"}},
-                                 {"justification", "Table 1"}})
-                .value("request", "");
-  ASSERT_EQ(checked(s, id)["state"], "waiting_review");
-  ok("export.decide", {{"as", "steve"}, {"request", id}, {"file", 0}, {"decision", "approve"}});
-  state_of(id, "steve", "released");
+  auto request = released(s, "outpatients_by_region.csv", "Table 1");
+  ASSERT_EQ(request["state"], "released");
+  const std::string id = request.value("request", "");
 
   auto brief = ok("export.link", {{"as", "steve"}, {"request", id}, {"ttl_s", 1}});
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
@@ -412,21 +420,11 @@ TEST_F(ExportEndToEnd, LinksExpireAndKeysRotateAndDestroy) {
 // project against it: a table that differs from the released one by a small group fails.
 TEST_F(ExportEndToEnd, LaterRequestsAreCheckedAgainstTheProjectsReleases) {
   auto s = session("ana", "claims");
-  put(s, "outpatients_by_region.csv");
-  auto first = ok("export.submit", {{"token", s.token},
-                                    {"files", {"outpatients_by_region.csv"}},
-                                    {"justification", "Table 1"}})
-                   .value("request", "");
-  ASSERT_EQ(checked(s, first)["state"], "waiting_review");
-  ok("export.decide", {{"as", "steve"}, {"request", first}, {"file", 0}, {"decision", "approve"}});
-  state_of(first, "steve", "released");
+  ASSERT_EQ(released(s, "outpatients_by_region.csv", "Table 1")["state"], "released");
 
   // Alone the adults' table passes (the tools' tests show it); after the release it does not.
   put(s, "outpatients_adults_by_region.csv");
-  auto later = ok("export.submit", {{"token", s.token},
-                                    {"files", {"outpatients_adults_by_region.csv"}},
-                                    {"justification", "Table 1, adults only"}})
-                   .value("request", "");
+  auto later = submit(s, {"outpatients_adults_by_region.csv"}, "Table 1, adults only");
   auto r = checked(s, later);
   ASSERT_EQ(r["files"][0]["outcome"], "fail") << r.dump();
   auto shown = ok("export.show", {{"as", "steve"}, {"request", later}});
@@ -446,9 +444,7 @@ TEST_F(ExportEndToEnd, TheQueueComesInPages) {
     fs::copy_file(kExamples / "outpatients_by_region.csv", s.outbox / name);
     fs::copy_file(kExamples / "outpatients_by_region.csv.meta.toml",
                   s.outbox / (name + ".meta.toml"));
-    ids.push_back(ok("export.submit",
-                     {{"token", s.token}, {"files", {name}}, {"justification", long_justification}})
-                      .value("request", ""));
+    ids.push_back(submit(s, {name}, long_justification));
   }
   for (const auto& id : ids) ASSERT_EQ(checked(s, id)["state"], "waiting_review");
 
@@ -492,16 +488,9 @@ TEST_F(ExportEndToEnd, RetentionDeletesBundlesPastTheirDaysAtStart) {
   auto s = session("ana", "claims");
   std::vector<std::string> releases;
   for (const std::string title : {"Table 1", "Table 2"}) {
-    fs::remove(s.outbox / "outpatients_by_region.csv");
-    fs::remove(s.outbox / "outpatients_by_region.csv.meta.toml");
-    put(s, "outpatients_by_region.csv");
-    auto id =
-        ok("export.submit",
-           {{"token", s.token}, {"files", {"outpatients_by_region.csv"}}, {"justification", title}})
-            .value("request", "");
-    ASSERT_EQ(checked(s, id)["state"], "waiting_review");
-    ok("export.decide", {{"as", "steve"}, {"request", id}, {"file", 0}, {"decision", "approve"}});
-    releases.push_back(state_of(id, "steve", "released").value("release", ""));
+    auto request = released(s, "outpatients_by_region.csv", title);
+    ASSERT_EQ(request["state"], "released");
+    releases.push_back(request.value("release", ""));
   }
   ASSERT_EQ(releases.size(), 2u);
   ASSERT_NE(releases[0], releases[1]);
